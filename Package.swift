@@ -1,0 +1,132 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "realtime-voice",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "realtime-voice", targets: ["RealtimeVoiceCLI"]),
+        .executable(name: "pocketsphinx-direct", targets: ["PocketSphinxDirect"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket.git", from: "1.6.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+    ],
+    targets: [
+        // C libraries from Debian, declared only.
+        .systemLibrary(
+            name: "CPocketSphinx",
+            pkgConfig: "pocketsphinx",
+            providers: [.apt(["libpocketsphinx-dev", "pocketsphinx-en-us"]), .brew(["cmu-pocketsphinx"])]
+        ),
+        .systemLibrary(
+            name: "CSoxr",
+            pkgConfig: "soxr",
+            providers: [.apt(["libsoxr-dev"]), .brew(["libsoxr"])]
+        ),
+        // PCM handling: WAV header sniffing, sample conversion, resampling.
+        .target(
+            name: "RealtimeVoiceAudio",
+            dependencies: ["CSoxr"],
+            swiftSettings: swiftSettings
+        ),
+        // The engine-neutral recognizer protocol and result types.
+        .target(
+            name: "SpeechEngine",
+            swiftSettings: swiftSettings
+        ),
+        // The embedded offline engine.
+        .target(
+            name: "PocketSphinxEngine",
+            dependencies: [
+                "CPocketSphinx",
+                "SpeechEngine",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The HTTP + WebSocket gateway.
+        .target(
+            name: "RealtimeVoiceServer",
+            dependencies: [
+                "RealtimeVoiceAudio",
+                "SpeechEngine",
+                "PocketSphinxEngine",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "WSCore", package: "swift-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The `realtime-voice` command.
+        .executableTarget(
+            name: "RealtimeVoiceCLI",
+            dependencies: [
+                "RealtimeVoiceServer",
+                "PocketSphinxEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Benchmark baseline: the PocketSphinx C API with no gateway around it.
+        .executableTarget(
+            name: "PocketSphinxDirect",
+            dependencies: ["CPocketSphinx"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RealtimeVoiceAudioTests",
+            dependencies: ["RealtimeVoiceAudio", "TestAudio"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PocketSphinxEngineTests",
+            dependencies: ["PocketSphinxEngine", "SpeechEngine", "TestAudio"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RealtimeVoiceServerTests",
+            dependencies: [
+                "RealtimeVoiceServer",
+                "TestAudio",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Test fixtures: speech synthesised with flite, Debian's pocketsphinx-testdata recordings.
+        .target(
+            name: "TestAudio",
+            path: "Tests/TestAudio",
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,16 @@
+import CPocketSphinx
+import Synchronization
+
+/// PocketSphinx's log destination is process-wide state: passing `-logfn` to each decoder made concurrent
+/// `ps_init` calls crash (pocketsphinx-notes.md §6.1). It is silenced once, before the first decoder.
+enum PocketSphinxLogging {
+    private static let silenced = Mutex(false)
+
+    static func silenceOnce() {
+        Self.silenced.withLock { done in
+            guard !done else { return }
+            err_set_logfp(nil)
+            done = true
+        }
+    }
+}

@@ -1,0 +1,124 @@
+import Logging
+import NIOPosix
+import ServiceLifecycle
+import SpeechEngine
+import Synchronization
+
+/// The embedded offline engine: PocketSphinx with Debian's US English model.
+///
+/// Decoders are created once, at start (``run()``), and pooled. Every decoder call runs on a dedicated
+/// `NIOThreadPool` with one thread per decoder, so no session waits behind another's C call and no C
+/// call ever runs on an event loop or the cooperative pool.
+public final class PocketSphinxRecognizer: SpeechRecognizer, Service {
+    public let name = "pocketsphinx"
+    public let sampleRate = 16_000
+    public let configuration: PocketSphinxConfiguration
+
+    private let threadPool: NIOThreadPool
+    private let pool: DecoderPool
+    private let ready = Atomic<Bool>(false)
+    private let logger: Logger
+
+    public init(configuration: PocketSphinxConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.threadPool = NIOThreadPool(numberOfThreads: max(1, configuration.poolSize))
+        self.threadPool.start()
+        self.pool = DecoderPool(queueCapacity: configuration.queueCapacity, queueTimeout: configuration.queueTimeout)
+        self.logger = logger
+    }
+
+    public var isReady: Bool { self.ready.load(ordering: .acquiring) }
+
+    public func supports(language: String) -> Bool {
+        language.lowercased().hasPrefix("en")
+    }
+
+    /// Decoders in use and sessions waiting, for `/health` and metrics.
+    public func usage() async -> (inUse: Int, queued: Int) {
+        await (self.pool.inUse, self.pool.queued)
+    }
+
+    /// Creates the decoders, one after the other (concurrent creation is where PocketSphinx's global state
+    /// bites), each on the thread pool. Sessions may queue meanwhile.
+    public func load() async throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        for _ in 0..<max(1, self.configuration.poolSize) {
+            let configuration = self.configuration
+            let decoder = try await self.threadPool.runIfActive { try PocketSphinxDecoder(configuration: configuration) }
+            await self.pool.add(decoder)
+        }
+        self.ready.store(true, ordering: .releasing)
+        self.logger.info(
+            "PocketSphinx decoders loaded",
+            metadata: ["engine.decoders": "\(self.configuration.poolSize)", "engine.load_time": "\(clock.now - start)"]
+        )
+    }
+
+    /// Loads the pool, then serves until graceful shutdown; then frees the decoders.
+    public func run() async throws {
+        try await self.load()
+        try? await gracefulShutdown()
+        await self.shutdown()
+    }
+
+    /// Refuses new sessions, frees idle decoders and stops the threads once queued work is done.
+    public func shutdown() async {
+        self.ready.store(false, ordering: .releasing)
+        let decoders = await self.pool.close()
+        _ = try? await self.threadPool.runIfActive { withExtendedLifetime(decoders) {} }
+        try? await self.threadPool.shutdownGracefully()
+    }
+
+    public func recognize<Audio: AsyncSequence & Sendable>(
+        _ audio: Audio,
+        options: RecognitionOptions,
+        onStart: @Sendable () async throws -> Void,
+        emit: @Sendable (RecognitionEvent) async throws -> Void
+    ) async throws where Audio.Element == [Int16] {
+        let decoder = try await self.pool.acquire()
+        do {
+            try await self.threadPool.runIfActive { try decoder.beginSession() }
+            try await onStart()
+            for try await chunk in audio where !chunk.isEmpty {
+                for event in try await self.threadPool.runIfActive({ try decoder.process(chunk) }) {
+                    try await emit(event)
+                }
+            }
+            for event in try await self.threadPool.runIfActive({ try decoder.finishSession() }) {
+                try await emit(event)
+            }
+        } catch {
+            // The next session's beginSession() discards whatever this one left in the decoder.
+            await self.pool.release(decoder)
+            throw error
+        }
+        await self.pool.release(decoder)
+    }
+
+    /// Recognise a whole recording in one session: the same decoding as a stream, without a gateway.
+    public func transcribe(_ samples: [Int16], chunkSamples: Int = 1_600) async throws -> [RecognizedSegment] {
+        let chunks = stride(from: 0, to: samples.count, by: chunkSamples).map {
+            Array(samples[$0..<min(samples.count, $0 + chunkSamples)])
+        }
+        let collected = Mutex<[RecognizedSegment]>([])
+        try await self.recognize(chunks.async, options: RecognitionOptions(), onStart: {}) { event in
+            if case .final(let segment) = event { collected.withLock { $0.append(segment) } }
+        }
+        return collected.withLock { $0 }
+    }
+}
+
+/// An array as an `AsyncSequence`, for feeding whole recordings.
+struct ArrayAsyncSequence<Element: Sendable>: AsyncSequence, Sendable {
+    let elements: [Element]
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var iterator: IndexingIterator<[Element]>
+        mutating func next() async -> Element? { self.iterator.next() }
+    }
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(iterator: self.elements.makeIterator()) }
+}
+
+extension Array where Element: Sendable {
+    var async: ArrayAsyncSequence<Element> { ArrayAsyncSequence(elements: self) }
+}

@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import PocketSphinxEngine
+import RealtimeVoiceServer
+
+/// `realtime-voice serve`: flags first, then environment variables, then defaults.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the gateway: GET /health, WebSocket /api/realtime-voice/stream and /api/realtime-voice/echo.",
+        discussion: """
+            Every option can also be set by the environment variable named in its help; a flag wins over the variable.
+            Authentication: clients send 'token: T', 'Authorization: Bearer T' or '?token=T'. Tokens come from --token / \
+            REALTIME_VOICE_TOKENS; with REALTIME_VOICE_JWT_SECRET set, an HS256 JWT with an unexpired 'exp' is accepted too. \
+            With neither, a random token is generated and printed at start; --no-auth turns authentication off.
+            """
+    )
+
+    @Option(help: "Address to listen on. [env: REALTIME_VOICE_HOST] (default: 0.0.0.0)")
+    var host: String?
+
+    @Option(help: "Port to listen on; 0 picks a free one. [env: PORT] (default: 8080)")
+    var port: Int?
+
+    @Option(help: "Default engine for sessions that do not choose one. [env: REALTIME_VOICE_ENGINE] (default: pocketsphinx)")
+    var engine: String?
+
+    @Option(name: .customLong("token"), help: "An accepted client token; repeat for more. [env: REALTIME_VOICE_TOKENS, comma-separated]")
+    var tokens: [String] = []
+
+    @Flag(name: .customLong("no-auth"), help: "Serve without authentication (logs a warning). [env: REALTIME_VOICE_NO_AUTH=1]")
+    var noAuth = false
+
+    @Option(help: "Largest WebSocket message accepted, in bytes; larger closes with 1009. [env: REALTIME_VOICE_MAX_FRAME_BYTES] (default: 65536)")
+    var maxFrameBytes: Int?
+
+    @Option(help: "Seconds without audio before a stream is closed (idle_timeout). [env: REALTIME_VOICE_IDLE_TIMEOUT] (default: 15)")
+    var idleTimeout: Double?
+
+    @Option(help: "Longest stream session in seconds (max_duration). [env: REALTIME_VOICE_MAX_SESSION] (default: 600)")
+    var maxSession: Double?
+
+    @Option(help: "Seconds between server WebSocket pings. [env: REALTIME_VOICE_PING_INTERVAL] (default: 20)")
+    var pingInterval: Double?
+
+    @Option(help: "Silence in milliseconds that closes a segment (endpointing). [env: REALTIME_VOICE_ENDPOINT_MS] (default: 600)")
+    var endpointMs: Int?
+
+    @Option(help: "PocketSphinx decoders (concurrent streams), ~90 MB each. [env: REALTIME_VOICE_DECODERS] (default: CPU count)")
+    var decoders: Int?
+
+    @Option(help: "Sessions that may wait for a busy decoder; more are refused as busy. [env: REALTIME_VOICE_QUEUE_SIZE] (default: 4)")
+    var queueSize: Int?
+
+    @Option(help: "Seconds a session may wait for a decoder before it is refused as busy. [env: REALTIME_VOICE_QUEUE_TIMEOUT] (default: 10)")
+    var queueTimeout: Double?
+
+    @Option(help: "PocketSphinx model folder. [env: REALTIME_VOICE_MODEL_DIR] (default: \(PocketSphinxConfiguration.defaultModelDirectory))")
+    var modelDir: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. [env: REALTIME_VOICE_LOG_LEVEL] (default: info)")
+    var logLevel: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        var settings = try ServeSettings(command: self, environment: environment)
+        var logger = Logger(label: "realtime-voice")
+        logger.logLevel = settings.logLevel
+
+        let generatedToken = settings.generateTokenIfNeeded()
+        if settings.configuration.auth.disabled {
+            logger.warning("Authentication is OFF (--no-auth): anyone who can reach this port can use the recognizer.")
+        }
+        let configuration = settings.configuration
+        let app = try await Gateway.buildApplication(configuration: configuration, logger: logger) { port in
+            Self.announce(host: configuration.host, port: port, token: generatedToken)
+        }
+        try await app.runService()
+    }
+
+    /// Prints where to connect, with the generated token if there is one.
+    private static func announce(host: String, port: Int, token: String?) {
+        let shown = host == "0.0.0.0" || host == "::" ? "localhost" : host
+        var lines = ["realtime-voice \(GatewayVersion.current) listening on http://\(shown):\(port)"]
+        if let token {
+            lines.append("No token configured: generated one for this run (set --token or REALTIME_VOICE_TOKENS to choose your own).")
+            lines.append("  token:      \(token)")
+            lines.append("  stream URL: ws://\(shown):\(port)/api/realtime-voice/stream?token=\(token)")
+            lines.append("  echo URL:   ws://\(shown):\(port)/api/realtime-voice/echo?token=\(token)")
+        }
+        FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+    }
+}

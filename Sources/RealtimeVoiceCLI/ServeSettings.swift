@@ -1,0 +1,86 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import Logging
+import PocketSphinxEngine
+import RealtimeVoiceServer
+
+/// Resolves `serve`'s flags and environment into a ``GatewayConfiguration``: flag, else variable, else default.
+struct ServeSettings {
+    var configuration: GatewayConfiguration
+    var logLevel: Logger.Level
+
+    init(command: ServeCommand, environment: [String: String]) throws {
+        func value<T>(_ flag: T?, _ name: String, _ parse: (String) -> T?) throws -> T? {
+            if let flag { return flag }
+            guard let raw = environment[name], !raw.isEmpty else { return nil }
+            guard let parsed = parse(raw) else { throw ValidationError("\(name)='\(raw)' is not a valid value.") }
+            return parsed
+        }
+        func seconds(_ flag: Double?, _ name: String, default fallback: Double) throws -> Duration {
+            let value = try value(flag, name, Double.init) ?? fallback
+            guard value > 0 else { throw ValidationError("\(name) must be a positive number of seconds.") }
+            return .milliseconds(Int64(value * 1000))
+        }
+
+        var configuration = GatewayConfiguration()
+        configuration.host = try value(command.host, "REALTIME_VOICE_HOST", { $0 }) ?? "0.0.0.0"
+        configuration.port = try value(command.port, "PORT", Int.init) ?? 8080
+        guard (0...65535).contains(configuration.port) else { throw ValidationError("The port must be 0-65535.") }
+        configuration.engine = try value(command.engine, "REALTIME_VOICE_ENGINE", { $0 }) ?? "pocketsphinx"
+        if let instance = environment["REALTIME_VOICE_INSTANCE_ID"], !instance.isEmpty {
+            configuration.instanceID = instance
+        }
+
+        let envTokens = (environment["REALTIME_VOICE_TOKENS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        configuration.auth = AuthConfiguration(
+            tokens: (command.tokens + envTokens).filter { !$0.isEmpty },
+            jwtSecret: environment["REALTIME_VOICE_JWT_SECRET"].flatMap { $0.isEmpty ? nil : $0 },
+            disabled: command.noAuth || ["1", "true", "yes"].contains(environment["REALTIME_VOICE_NO_AUTH"]?.lowercased() ?? "")
+        )
+
+        let maxFrame = try value(command.maxFrameBytes, "REALTIME_VOICE_MAX_FRAME_BYTES", Int.init) ?? 64 * 1024
+        guard maxFrame >= 1024 else { throw ValidationError("The maximum frame size must be at least 1024 bytes.") }
+        configuration.limits = StreamLimits(
+            maxFrameBytes: maxFrame,
+            idleTimeout: try seconds(command.idleTimeout, "REALTIME_VOICE_IDLE_TIMEOUT", default: 15),
+            maxSessionDuration: try seconds(command.maxSession, "REALTIME_VOICE_MAX_SESSION", default: 600),
+            pingInterval: try seconds(command.pingInterval, "REALTIME_VOICE_PING_INTERVAL", default: 20)
+        )
+
+        let decoders = try value(command.decoders, "REALTIME_VOICE_DECODERS", Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
+        let queue = try value(command.queueSize, "REALTIME_VOICE_QUEUE_SIZE", Int.init) ?? 4
+        let endpoint = try value(command.endpointMs, "REALTIME_VOICE_ENDPOINT_MS", Int.init) ?? 600
+        guard decoders >= 1, queue >= 0, endpoint >= 10 else {
+            throw ValidationError("Need at least 1 decoder, a queue size of 0 or more, and an endpoint of at least 10 ms.")
+        }
+        configuration.pocketSphinx = PocketSphinxConfiguration(
+            modelDirectory: try value(command.modelDir, "REALTIME_VOICE_MODEL_DIR", { $0 }) ?? PocketSphinxConfiguration.defaultModelDirectory,
+            poolSize: decoders,
+            queueCapacity: queue,
+            queueTimeout: try seconds(command.queueTimeout, "REALTIME_VOICE_QUEUE_TIMEOUT", default: 10),
+            endpointMilliseconds: endpoint
+        )
+        guard FileManager.default.fileExists(atPath: "\(configuration.pocketSphinx.modelDirectory)/en-us.lm.bin") else {
+            throw ValidationError(
+                "No PocketSphinx model in \(configuration.pocketSphinx.modelDirectory): install it (apt-get install pocketsphinx-en-us) or set --model-dir."
+            )
+        }
+        self.configuration = configuration
+
+        let levelName = try value(command.logLevel, "REALTIME_VOICE_LOG_LEVEL", { $0 }) ?? "info"
+        guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
+            throw ValidationError("Unknown log level '\(levelName)'.")
+        }
+        self.logLevel = level
+    }
+
+    /// With no token, no JWT secret and auth not disabled, generates a token for this run and returns it.
+    mutating func generateTokenIfNeeded() -> String? {
+        let auth = self.configuration.auth
+        guard !auth.disabled, auth.tokens.isEmpty, auth.jwtSecret == nil else { return nil }
+        let token = SymmetricKey(size: .bits128).withUnsafeBytes { $0.map { String(format: "%02x", $0) }.joined() }
+        self.configuration.auth.tokens = [token]
+        return token
+    }
+}

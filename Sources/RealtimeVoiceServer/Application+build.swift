@@ -1,0 +1,65 @@
+import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import PocketSphinxEngine
+import SpeechEngine
+
+/// The composition root: `realtime-voice serve` and the tests build the same application here.
+public enum Gateway {
+    /// A configuration that cannot be served, with what to change.
+    public struct ConfigurationError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Builds the server.
+    /// - Parameters:
+    ///   - configuration: resolved settings.
+    ///   - logger: the root logger.
+    ///   - onServerRunning: called with the bound port once the server listens (port 0 picks one).
+    public static func buildApplication(
+        configuration: GatewayConfiguration,
+        logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws -> some ApplicationProtocol {
+        let pocketSphinx = PocketSphinxRecognizer(configuration: configuration.pocketSphinx, logger: logger)
+        let engines = EngineRegistry([pocketSphinx], defaultName: configuration.engine)
+        guard engines.defaultEngine != nil else {
+            throw ConfigurationError(description: "Unknown engine '\(configuration.engine)'; available: \(engines.names.joined(separator: ", ")).")
+        }
+        let authenticator = await Authenticator(configuration: configuration.auth)
+
+        let router = Router(context: BasicRequestContext.self)
+        router.middlewares.add(GatewayResponseMiddleware(instanceID: configuration.instanceID))
+        router.middlewares.add(AuthMiddleware(authenticator: authenticator))
+        GatewayRoutes(engines: engines).add(to: router)
+
+        let decision = WebSocketUpgradeDecision(
+            authenticator: authenticator,
+            engines: engines,
+            limits: configuration.limits,
+            instanceID: configuration.instanceID
+        )
+        let limits = configuration.limits
+        let server = HTTPServerBuilder { responder in
+            GatewayServerChannel(
+                responder: responder,
+                webSocket: WebSocketServerConfiguration(
+                    // Twice the limit reaches the session, which refuses it with an explanation (see StreamSession).
+                    maxFrameSize: limits.maxFrameBytes * 2,
+                    autoPing: .enabled(timePeriod: limits.pingInterval)
+                ),
+                decide: decision.decide
+            )
+        }
+        return Application(
+            router: router,
+            server: server,
+            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            services: [pocketSphinx],
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+            logger: logger
+        )
+    }
+}

@@ -1,0 +1,163 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import NIOWebSocket
+@_spi(WSInternal) import WSCore
+
+/// HTTP/1.1 with WebSocket upgrade, where a refused upgrade is answered by the HTTP router.
+///
+/// Hummingbird's own `HTTP1WebSocketUpgradeChannel` answers every refused upgrade with an empty `400`, so a
+/// client cannot tell a wrong token from a wrong path. Here the upgrade request that ``WebSocketUpgradeDecision``
+/// refuses goes on to the ordinary router, which answers `401`, `404` or `400` with a JSON body and the instance
+/// header, before any upgrade. The WebSocket side is Hummingbird's own handler (`WSCore`), unchanged.
+struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
+    typealias Decide = @Sendable (HTTPRequest, Logger) async -> ShouldUpgradeResult<WebSocketDataHandler<GatewayWebSocketContext>>
+
+    enum UpgradeResult: Sendable {
+        case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, WebSocketDataHandler<GatewayWebSocketContext>, Logger)
+        case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        /// NIO's upgrade handler consumed the request head: the router gets it from here.
+        case refusedUpgrade(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, HTTPRequest)
+    }
+
+    struct Value: ServerChildChannelValue {
+        let upgradeResult: EventLoopFuture<UpgradeResult>
+        let channel: any Channel
+    }
+
+    let responder: HTTPChannelHandler.Responder
+    let webSocket: WebSocketServerConfiguration
+    let http1: HTTP1Channel.Configuration
+    let decide: Decide
+
+    init(
+        responder: @escaping HTTPChannelHandler.Responder,
+        webSocket: WebSocketServerConfiguration,
+        http1: HTTP1Channel.Configuration = .init(),
+        decide: @escaping Decide
+    ) {
+        self.responder = responder
+        self.webSocket = webSocket
+        self.http1 = http1
+        self.decide = decide
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            var logger = logger
+            logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())
+            // The handler chosen by `decide`, carried from `shouldUpgrade` to the upgraded pipeline of this channel.
+            let chosenHandler = NIOLoopBoundBox<WebSocketDataHandler<GatewayWebSocketContext>?>(nil, eventLoop: channel.eventLoop)
+            // The handshake `decide` refused, answered by the router once the pipeline is back to plain HTTP.
+            let refusedRequest = NIOLoopBoundBox<HTTPRequest?>(nil, eventLoop: channel.eventLoop)
+            let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
+                maxFrameSize: self.webSocket.maxFrameSize,
+                shouldUpgrade: { channel, head in
+                    guard let request = try? HTTPRequest(head, secure: false, splitCookie: false) else {
+                        return channel.eventLoop.makeSucceededFuture(nil)
+                    }
+                    let promise = channel.eventLoop.makePromise(of: ShouldUpgradeResult<WebSocketDataHandler<GatewayWebSocketContext>>.self)
+                    let decide = self.decide
+                    promise.completeWithTask { await decide(request, logger) }
+                    return promise.futureResult.map { decision -> HTTPHeaders? in
+                        guard case .upgrade(let headers, let handler) = decision else {
+                            refusedRequest.value = request
+                            return nil
+                        }
+                        chosenHandler.value = handler
+                        return HTTPHeaders(headers)
+                    }
+                },
+                upgradePipelineHandler: { channel, _ in
+                    channel.eventLoop.makeCompletedFuture {
+                        let asyncChannel = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
+                            wrappingChannelSynchronously: channel,
+                            configuration: .init(isOutboundHalfClosureEnabled: true)
+                        )
+                        guard let handler = chosenHandler.value else {
+                            throw ChannelError.inappropriateOperationForState
+                        }
+                        return UpgradeResult.websocket(asyncChannel, handler, logger)
+                    }
+                }
+            )
+            let serverUpgradeConfiguration = NIOTypedHTTPServerUpgradeConfiguration(
+                upgraders: [upgrader],
+                notUpgradingCompletionHandler: { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try channel.pipeline.syncOperations.addHandlers(self.http1.additionalChannelHandlers())
+                        try channel.pipeline.syncOperations.addHandler(
+                            HTTPConnectionStateHandler(idleTimeout: self.http1.idleTimeout.map { .init($0) }, logger: logger)
+                        )
+                        let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                            wrappingChannelSynchronously: channel,
+                            configuration: .init(isOutboundHalfClosureEnabled: true)
+                        )
+                        if let request = refusedRequest.value {
+                            return UpgradeResult.refusedUpgrade(http, request)
+                        }
+                        return UpgradeResult.http(http)
+                    }
+                }
+            )
+            var configuration = NIOUpgradableHTTPServerPipelineConfiguration<UpgradeResult>(upgradeConfiguration: serverUpgradeConfiguration)
+            configuration.enablePipelining = false
+            configuration.enableErrorHandling = false
+            configuration.enableResponseHeaderValidation = false
+            configuration.decoderConfiguration.maxHeaderFieldSize = self.http1.httpDecoder.maxHeaderFieldSize
+            configuration.decoderConfiguration.maxHeaderListSize = self.http1.httpDecoder.maxHeaderListSize
+            configuration.decoderConfiguration.maxHeaderFieldCount = self.http1.httpDecoder.maxHeaderFieldCount
+            let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            return Value(upgradeResult: result, channel: channel)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        do {
+            switch try await value.upgradeResult.get() {
+            case .http(let http):
+                await self.handleHTTP(asyncChannel: http, logger: logger)
+            case .refusedUpgrade(let http, let head):
+                // A handshake has no body; the answer closes the connection.
+                try await http.executeThenClose { _, outbound in
+                    let request = Request(head: head, body: RequestBody(buffer: ByteBuffer()))
+                    try await self.responder(request, ResponseWriter(outbound: outbound), http.channel)
+                }
+            case .websocket(let asyncChannel, let handler, let logger):
+                do {
+                    _ = try await WebSocketHandler.handle(
+                        type: .server,
+                        configuration: .init(
+                            extensions: [],
+                            autoPing: self.webSocket.autoPing,
+                            closeTimeout: self.webSocket.closeTimeout,
+                            validateUTF8: self.webSocket.validateUTF8,
+                            maxFrameSize: self.webSocket.maxFrameSize
+                        ),
+                        asyncChannel: asyncChannel,
+                        context: GatewayWebSocketContext(logger: logger),
+                        handler: handler
+                    )
+                } catch {
+                    logger.debug("WebSocket handler error", metadata: ["error.type": "\(error)"])
+                }
+            }
+        } catch let error as ChannelError where error == .inputClosed {
+            logger.trace("Upgrade failed as input was closed")
+        } catch {
+            logger.debug("Error handling upgrade result", metadata: ["error.type": "\(error)"])
+        }
+    }
+}
+
+/// Context given to WebSocket handlers.
+struct GatewayWebSocketContext: WebSocketContext {
+    let logger: Logger
+}

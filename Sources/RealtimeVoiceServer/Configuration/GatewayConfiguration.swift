@@ -1,0 +1,83 @@
+import Foundation
+import PocketSphinxEngine
+
+/// Everything `realtime-voice serve` is told, resolved from flags, environment and defaults.
+public struct GatewayConfiguration: Sendable {
+    /// Address to listen on (`--host`, `REALTIME_VOICE_HOST`).
+    public var host: String
+    /// Port (`--port`, `PORT`); 0 picks a free one.
+    public var port: Int
+    /// Default engine (`--engine`, `REALTIME_VOICE_ENGINE`).
+    public var engine: String
+    public var auth: AuthConfiguration
+    public var limits: StreamLimits
+    public var pocketSphinx: PocketSphinxConfiguration
+    /// Stamped on every response as `X-Realtime-Voice-Instance` (`REALTIME_VOICE_INSTANCE_ID`).
+    public var instanceID: String
+
+    public init(
+        host: String = "0.0.0.0",
+        port: Int = 8080,
+        engine: String = "pocketsphinx",
+        auth: AuthConfiguration = .init(),
+        limits: StreamLimits = .init(),
+        pocketSphinx: PocketSphinxConfiguration = .init(),
+        instanceID: String = GatewayConfiguration.defaultInstanceID
+    ) {
+        self.host = host
+        self.port = port
+        self.engine = engine
+        self.auth = auth
+        self.limits = limits
+        self.pocketSphinx = pocketSphinx
+        self.instanceID = instanceID
+    }
+
+    /// `<hostname>/<pid>`: tells which replica and which process answered.
+    public static var defaultInstanceID: String {
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, name.count - 1)
+        let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return "\(host.isEmpty ? "localhost" : host)/\(getpid())"
+    }
+}
+
+/// Who may use `/api/` and `/v1/`.
+public struct AuthConfiguration: Sendable {
+    /// Static tokens (`--token`, `REALTIME_VOICE_TOKENS` comma-separated).
+    public var tokens: [String]
+    /// HS256 secret; a valid JWT with an unexpired `exp` is accepted as a token (`REALTIME_VOICE_JWT_SECRET`).
+    public var jwtSecret: String?
+    /// `--no-auth`: everything is open.
+    public var disabled: Bool
+
+    public init(tokens: [String] = [], jwtSecret: String? = nil, disabled: Bool = false) {
+        self.tokens = tokens
+        self.jwtSecret = jwtSecret
+        self.disabled = disabled
+    }
+}
+
+/// Limits of one streaming session. Each is a flag and an environment variable of `serve`.
+public struct StreamLimits: Sendable {
+    /// Largest WebSocket frame or message accepted, in bytes; larger closes the socket with 1009.
+    public var maxFrameBytes: Int
+    /// No audio for this long ends the session (`idle_timeout`).
+    public var idleTimeout: Duration
+    /// Longest session; its finals are sent, then `max_duration`.
+    public var maxSessionDuration: Duration
+    /// Interval of server WebSocket pings, which keep idle proxies (60 s at nginx and AWS ALB) from cutting the socket.
+    public var pingInterval: Duration
+
+    public init(
+        maxFrameBytes: Int = 64 * 1024,
+        idleTimeout: Duration = .seconds(15),
+        maxSessionDuration: Duration = .seconds(600),
+        pingInterval: Duration = .seconds(20)
+    ) {
+        self.maxFrameBytes = maxFrameBytes
+        self.idleTimeout = idleTimeout
+        self.maxSessionDuration = maxSessionDuration
+        self.pingInterval = pingInterval
+    }
+}

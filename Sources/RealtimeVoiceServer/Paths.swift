@@ -1,0 +1,12 @@
+/// The gateway's public paths.
+enum Paths {
+    static let health = "/health"
+    static let echo = "/api/realtime-voice/echo"
+    static let stream = "/api/realtime-voice/stream"
+    static let webSocketPaths: Set<String> = [echo, stream]
+
+    /// Paths whose requests need a token.
+    static func requiresAuth(_ path: String) -> Bool {
+        path.hasPrefix("/api/") || path.hasPrefix("/v1/")
+    }
+}

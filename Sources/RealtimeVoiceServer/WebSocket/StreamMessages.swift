@@ -1,0 +1,92 @@
+import Foundation
+import SpeechEngine
+
+/// What the server sends on `/api/realtime-voice/stream` (protocol v1), one JSON text message each.
+enum ServerMessage: Encodable, Sendable {
+    case ready(sessionID: String, engine: String, sampleRate: Int)
+    case partial(segment: Int, text: String)
+    case final(RecognizedSegment)
+    case completed(sessionID: String, durationMs: Int)
+    case error(code: String, message: String)
+    case pong
+
+    private enum Key: String, CodingKey {
+        case type, sessionID = "session_id", engine, sampleRate = "sample_rate", segment, text
+        case startMs = "start_ms", endMs = "end_ms", words, durationMs = "duration_ms", code, message
+    }
+
+    private struct Word: Encodable {
+        let text: String
+        let startMs: Int
+        let endMs: Int
+        let confidence: Double
+        enum CodingKeys: String, CodingKey { case text, startMs = "start_ms", endMs = "end_ms", confidence }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        switch self {
+        case .ready(let sessionID, let engine, let sampleRate):
+            try container.encode("ready", forKey: .type)
+            try container.encode(sessionID, forKey: .sessionID)
+            try container.encode(engine, forKey: .engine)
+            try container.encode(sampleRate, forKey: .sampleRate)
+        case .partial(let segment, let text):
+            try container.encode("partial", forKey: .type)
+            try container.encode(segment, forKey: .segment)
+            try container.encode(text, forKey: .text)
+        case .final(let segment):
+            try container.encode("final", forKey: .type)
+            try container.encode(segment.index, forKey: .segment)
+            try container.encode(segment.text, forKey: .text)
+            try container.encode(segment.startMs, forKey: .startMs)
+            try container.encode(segment.endMs, forKey: .endMs)
+            try container.encode(
+                segment.words.map { Word(text: $0.text, startMs: $0.startMs, endMs: $0.endMs, confidence: ($0.confidence * 1000).rounded() / 1000) },
+                forKey: .words
+            )
+        case .completed(let sessionID, let durationMs):
+            try container.encode("completed", forKey: .type)
+            try container.encode(sessionID, forKey: .sessionID)
+            try container.encode(durationMs, forKey: .durationMs)
+        case .error(let code, let message):
+            try container.encode("error", forKey: .type)
+            try container.encode(code, forKey: .code)
+            try container.encode(message, forKey: .message)
+        case .pong:
+            try container.encode("pong", forKey: .type)
+        }
+    }
+
+    var jsonText: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? #"{"type":"error","code":"internal_error","message":"encoding failed"}"#
+    }
+}
+
+/// What a client may send as text: `{"type":"end"}` or `{"type":"ping"}`.
+enum ClientMessage: Equatable {
+    case end
+    case ping
+
+    private struct Envelope: Decodable {
+        let type: String
+    }
+
+    /// Parses a text message; the error is `invalid_message` with the reason.
+    static func parse(_ text: String) throws(StreamSessionError) -> ClientMessage {
+        guard let envelope = try? JSONDecoder().decode(Envelope.self, from: Data(text.utf8)) else {
+            throw .invalidMessage("Text messages must be JSON objects with a string 'type' (\"end\" or \"ping\"); got \(Self.excerpt(text)).")
+        }
+        switch envelope.type {
+        case "end": return .end
+        case "ping": return .ping
+        default: throw .invalidMessage("Unknown message type '\(Self.excerpt(envelope.type))'; expected \"end\" or \"ping\".")
+        }
+    }
+
+    private static func excerpt(_ text: String) -> String {
+        text.count > 60 ? "'\(text.prefix(60))…'" : "'\(text)'"
+    }
+}

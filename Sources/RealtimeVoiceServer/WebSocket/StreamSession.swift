@@ -1,0 +1,219 @@
+import AsyncAlgorithms
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import RealtimeVoiceAudio
+import SpeechEngine
+import NIOConcurrencyHelpers
+
+/// One client on `/api/realtime-voice/stream`: PCM in, partials and finals out (protocol v1).
+///
+/// Three child tasks share the session:
+/// - the reader drains the socket (so pings and pongs keep flowing), normalises PCM and hands it to the engine
+///   through a channel whose `send` suspends until the engine takes the chunk: backpressure reaches the client
+///   over TCP instead of piling up in memory;
+/// - the engine task recognises and writes events;
+/// - the watchdog ends the audio on idle time-out or maximum duration.
+/// The first of reader and engine to end cancels the others; a cancelled engine gives its decoder back.
+struct StreamSession: Sendable {
+    let id: String
+    let parameters: StreamParameters
+    let limits: StreamLimits
+    let logger: Logger
+
+    /// Why the audio stream was finished.
+    enum Ending: Sendable {
+        case clientEnd, idle, maxDuration
+    }
+
+    private struct State {
+        var lastActivity: ContinuousClock.Instant
+        var ending: Ending?
+        var receivedMilliseconds = 0
+        var outcome = "client_gone"
+    }
+
+    private enum ChildOutcome {
+        case clientGone, recognitionDone, watchdogDone
+    }
+
+    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let audio = AsyncThrowingChannel<[Int16], any Error>()
+        let state = NIOLockedValueBox(State(lastActivity: started))
+        defer {
+            let (outcome, received) = state.withLockedValue { ($0.outcome, $0.receivedMilliseconds) }
+            self.logger.info(
+                "Stream session ended",
+                metadata: [
+                    "session.id": "\(self.id)", "session.engine": "\(self.parameters.engine.name)",
+                    "session.audio_ms": "\(received)", "session.wall_ms": "\((clock.now - started).milliseconds)",
+                    "session.outcome": "\(outcome)",
+                ]
+            )
+        }
+        do {
+            try await withThrowingTaskGroup(of: ChildOutcome.self) { group in
+                group.addTask {
+                    try await self.read(inbound: inbound, outbound: outbound, audio: audio, state: state, clock: clock)
+                    return .clientGone
+                }
+                group.addTask {
+                    await self.watch(audio: audio, state: state, clock: clock, started: started)
+                    return .watchdogDone
+                }
+                group.addTask {
+                    try await self.recognize(audio: audio, outbound: outbound, state: state, clock: clock)
+                    return .recognitionDone
+                }
+                while let outcome = try await group.next() {
+                    if outcome != .watchdogDone {
+                        group.cancelAll()
+                        return
+                    }
+                }
+            }
+        } catch let error as StreamSessionError {
+            state.withLockedValue { $0.outcome = error.code }
+            try await self.fail(error, outbound: outbound)
+        } catch let error as RecognitionError {
+            state.withLockedValue { $0.outcome = error.code }
+            try await self.fail(.engine(error), outbound: outbound)
+        }
+    }
+
+    private func fail(_ error: StreamSessionError, outbound: WebSocketOutboundWriter) async throws {
+        try await outbound.write(.text(ServerMessage.error(code: error.code, message: error.message).jsonText))
+        try await outbound.close(error.closeCode, reason: error.code)
+    }
+
+    /// Reads the socket until the client leaves. Returns normally only when the client is gone.
+    private func read(
+        inbound: WebSocketInboundStream,
+        outbound: WebSocketOutboundWriter,
+        audio: AsyncThrowingChannel<[Int16], any Error>,
+        state: NIOLockedValueBox<State>,
+        clock: ContinuousClock
+    ) async throws {
+        var input = PCMStreamInput(declaredSampleRate: self.parameters.sampleRate, targetSampleRate: self.parameters.engine.sampleRate)
+        var ended = false
+        // Frames up to twice the limit get through NIO so that they are refused here with an explanation.
+        for try await message in inbound.messages(maxSize: self.limits.maxFrameBytes * 2) {
+            switch message {
+            case .binary(let bytes):
+                guard bytes.readableBytes <= self.limits.maxFrameBytes else {
+                    throw StreamSessionError.frameTooLarge(size: bytes.readableBytes, limit: self.limits.maxFrameBytes)
+                }
+                guard !ended else { throw StreamSessionError.audioAfterEnd() }
+                let samples: [Int16]
+                do {
+                    samples = try input.push(bytes.readableBytesView)
+                } catch {
+                    throw StreamSessionError.invalidAudio(error)
+                }
+                state.withLockedValue {
+                    $0.lastActivity = clock.now
+                    $0.receivedMilliseconds = input.receivedMilliseconds
+                }
+                if !samples.isEmpty {
+                    try await audio.send(samples)
+                    state.withLockedValue { $0.lastActivity = clock.now }
+                }
+            case .text(let text):
+                guard text.utf8.count <= self.limits.maxFrameBytes else {
+                    throw StreamSessionError.frameTooLarge(size: text.utf8.count, limit: self.limits.maxFrameBytes)
+                }
+                switch try ClientMessage.parse(text) {
+                case .ping:
+                    try await outbound.write(.text(ServerMessage.pong.jsonText))
+                case .end where !ended:
+                    ended = true
+                    let tail: [Int16]
+                    do {
+                        tail = try input.finish()
+                    } catch {
+                        throw StreamSessionError.invalidAudio(error)
+                    }
+                    if !tail.isEmpty { try await audio.send(tail) }
+                    state.withLockedValue {
+                        if $0.ending == nil { $0.ending = .clientEnd }
+                        $0.receivedMilliseconds = input.receivedMilliseconds
+                    }
+                    audio.finish()
+                case .end:
+                    break
+                }
+            }
+        }
+    }
+
+    /// Recognises until the audio ends, then sends what the ending calls for.
+    private func recognize(
+        audio: AsyncThrowingChannel<[Int16], any Error>,
+        outbound: WebSocketOutboundWriter,
+        state: NIOLockedValueBox<State>,
+        clock: ContinuousClock
+    ) async throws {
+        let ready = ServerMessage.ready(sessionID: self.id, engine: self.parameters.engine.name, sampleRate: self.parameters.sampleRate)
+        try await self.parameters.engine.recognize(
+            audio,
+            options: RecognitionOptions(language: self.parameters.language),
+            onStart: {
+                state.withLockedValue { $0.lastActivity = clock.now }
+                try await outbound.write(.text(ready.jsonText))
+            },
+            emit: { event in
+                switch event {
+                case .partial(let segment, let text):
+                    try await outbound.write(.text(ServerMessage.partial(segment: segment, text: text).jsonText))
+                case .final(let segment):
+                    try await outbound.write(.text(ServerMessage.final(segment).jsonText))
+                }
+            }
+        )
+        let (ending, received) = state.withLockedValue { ($0.ending, $0.receivedMilliseconds) }
+        switch ending {
+        case .idle:
+            throw StreamSessionError.idleTimeout(self.limits.idleTimeout)
+        case .maxDuration:
+            throw StreamSessionError.maxDuration(self.limits.maxSessionDuration)
+        case .clientEnd, nil:
+            state.withLockedValue { $0.outcome = "completed" }
+            try await outbound.write(.text(ServerMessage.completed(sessionID: self.id, durationMs: received).jsonText))
+        }
+    }
+
+    /// Ends the audio when the client has been silent too long or the session is too old.
+    private func watch(audio: AsyncThrowingChannel<[Int16], any Error>, state: NIOLockedValueBox<State>, clock: ContinuousClock, started: ContinuousClock.Instant) async {
+        let maxDeadline = started + self.limits.maxSessionDuration
+        while !Task.isCancelled {
+            let (ending, lastActivity) = state.withLockedValue { ($0.ending, $0.lastActivity) }
+            guard ending == nil else { return }
+            let idleDeadline = lastActivity + self.limits.idleTimeout
+            let now = clock.now
+            let fired: Ending? = now >= maxDeadline ? .maxDuration : (now >= idleDeadline ? .idle : nil)
+            if let fired {
+                let won = state.withLockedValue { current -> Bool in
+                    guard current.ending == nil else { return false }
+                    current.ending = fired
+                    return true
+                }
+                if won { audio.finish() }
+                return
+            }
+            do {
+                try await Task.sleep(until: min(idleDeadline, maxDeadline), clock: clock)
+            } catch {
+                return
+            }
+        }
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = self.components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

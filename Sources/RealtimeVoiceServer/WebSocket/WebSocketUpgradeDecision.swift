@@ -1,0 +1,62 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
+import Logging
+import SpeechEngine
+
+/// Decides, before any upgrade, whether a WebSocket handshake is accepted and which session serves it.
+///
+/// A refused handshake is not answered here: it goes on to the HTTP router (see ``GatewayServerChannel``),
+/// whose middleware and WebSocket-path routes answer with the precise status and a JSON body.
+struct WebSocketUpgradeDecision: Sendable {
+    let authenticator: Authenticator
+    let engines: EngineRegistry
+    let limits: StreamLimits
+    let instanceID: String
+
+    func decide(_ request: HTTPRequest, logger: Logger) async -> ShouldUpgradeResult<WebSocketDataHandler<GatewayWebSocketContext>> {
+        let uri = URI(request.path ?? "/")
+        var logger = logger
+        logger[metadataKey: "http.path"] = "\(AccessToken.redacted(uri))"
+        guard Paths.webSocketPaths.contains(uri.path) else {
+            logger.info("WebSocket upgrade refused", metadata: ["ws.refusal": "not_found"])
+            return .dontUpgrade
+        }
+        do {
+            try await self.authenticator.authenticate(headers: request.headerFields, uri: uri)
+        } catch {
+            logger.info("WebSocket upgrade refused", metadata: ["ws.refusal": "\(error.code)"])
+            return .dontUpgrade
+        }
+        let headers: HTTPFields = [GatewayResponseMiddleware<BasicRequestContext>.instanceHeader: self.instanceID]
+        switch uri.path {
+        case Paths.echo:
+            logger.info("WebSocket upgrade", metadata: ["ws.endpoint": "echo"])
+            let session = EchoSession(limits: self.limits)
+            return .upgrade(headers) { inbound, outbound, _ in
+                try await session.run(inbound: inbound, outbound: outbound)
+            }
+        default:
+            let parameters: StreamParameters
+            do {
+                parameters = try StreamParameters(query: uri, engines: self.engines)
+            } catch {
+                logger.info("WebSocket upgrade refused", metadata: ["ws.refusal": "\(error.code)"])
+                return .dontUpgrade
+            }
+            let sessionID = UUID().uuidString.lowercased()
+            var sessionLogger = logger
+            sessionLogger[metadataKey: "session.id"] = "\(sessionID)"
+            sessionLogger.info(
+                "WebSocket upgrade",
+                metadata: ["ws.endpoint": "stream", "session.engine": "\(parameters.engine.name)", "session.sample_rate": "\(parameters.sampleRate)"]
+            )
+            let session = StreamSession(id: sessionID, parameters: parameters, limits: self.limits, logger: sessionLogger)
+            return .upgrade(headers) { inbound, outbound, _ in
+                try await session.run(inbound: inbound, outbound: outbound)
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+/// A speech recognition engine: PocketSphinx, Tencent Cloud ASR, an OpenAI-compatible upstream.
+///
+/// The gateway hands an engine a stream of PCM chunks (signed 16-bit, mono, at ``sampleRate``)
+/// and receives ``RecognitionEvent``s. An engine bounds its own capacity: ``recognize(_:options:onStart:emit:)``
+/// waits for a free slot in a bounded queue, or throws ``RecognitionError/busy``.
+public protocol SpeechRecognizer: Sendable {
+    /// Stable engine name, as used in `--engine` and in messages to clients.
+    var name: String { get }
+    /// The sample rate of the PCM this engine takes.
+    var sampleRate: Int { get }
+    /// False while models are still loading.
+    var isReady: Bool { get }
+    /// Whether the engine can recognise this language.
+    func supports(language: String) -> Bool
+
+    /// Recognise one stream.
+    ///
+    /// - Parameters:
+    ///   - audio: PCM chunks at ``sampleRate``. The sequence finishing normally means the client asked
+    ///     for a flush: the engine emits the remaining finals and returns.
+    ///   - options: the session's choices.
+    ///   - onStart: called once capacity is reserved, before any event.
+    ///   - emit: receives events in order.
+    /// - Throws: ``RecognitionError/busy`` when no capacity frees up in time; `CancellationError` when
+    ///   the caller is cancelled (capacity is released either way).
+    func recognize<Audio: AsyncSequence & Sendable>(
+        _ audio: Audio,
+        options: RecognitionOptions,
+        onStart: @Sendable () async throws -> Void,
+        emit: @Sendable (RecognitionEvent) async throws -> Void
+    ) async throws where Audio.Element == [Int16]
+}
+
+/// Errors an engine reports to the gateway, each with a stable code.
+public struct RecognitionError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let code: String
+    public let message: String
+
+    public init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(self.code): \(self.message)" }
+
+    /// Every decoder is in use and the wait queue is full, or the wait timed out.
+    public static func busy(_ message: String = "All recognizers are busy; try again shortly.") -> Self {
+        .init(code: "busy", message: message)
+    }
+
+    /// The engine failed internally.
+    public static func engineFailed(_ message: String) -> Self {
+        .init(code: "engine_failed", message: message)
+    }
+
+    /// The engine is shutting down.
+    public static let shuttingDown = Self(code: "server_shutting_down", message: "The server is shutting down.")
+}
