@@ -1,4 +1,5 @@
 import CPocketSphinx
+import Foundation
 import SpeechEngine
 
 #if canImport(Glibc)
@@ -58,8 +59,12 @@ final class PocketSphinxDecoder: @unchecked Sendable {
         self.sampleRate = Int(cmd_ln_float_r(ps_get_config(decoder), "-samprate"))
         self.samplesPerFrame = max(1, self.sampleRate / Int(cmd_ln_int_r(ps_get_config(decoder), "-frate")))
         let cmn = ps_get_feat(decoder).pointee.cmn_struct!
-        var mean = [mfcc_t](repeating: 0, count: Int(cmn.pointee.veclen))
-        cmn_live_get(cmn, &mean)
+        let mean = configuration.cepstralMeanInit.split(separator: ",").compactMap { mfcc_t(String($0).trimmingCharacters(in: .whitespaces)) }
+        guard mean.count == Int(cmn.pointee.veclen) else {
+            ps_free(decoder)
+            argv.forEach { free($0) }
+            throw RecognitionError.engineFailed("The cepstral mean needs \(cmn.pointee.veclen) comma-separated numbers; got '\(configuration.cepstralMeanInit)'.")
+        }
         self.initialCepstralMean = mean
     }
 

@@ -28,6 +28,11 @@ public enum Gateway {
         guard engines.defaultEngine != nil else {
             throw ConfigurationError(description: "Unknown engine '\(configuration.engine)'; available: \(engines.names.joined(separator: ", ")).")
         }
+        if let secret = configuration.auth.jwtSecret, secret.utf8.count < AuthConfiguration.minimumJWTSecretBytes {
+            throw ConfigurationError(
+                description: "REALTIME_VOICE_JWT_SECRET must be at least \(AuthConfiguration.minimumJWTSecretBytes) bytes for HS256 (got \(secret.utf8.count))."
+            )
+        }
         let authenticator = await Authenticator(configuration: configuration.auth)
 
         let router = Router(context: BasicRequestContext.self)

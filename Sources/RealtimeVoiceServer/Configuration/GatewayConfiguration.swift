@@ -51,6 +51,9 @@ public struct AuthConfiguration: Sendable {
     /// `--no-auth`: everything is open.
     public var disabled: Bool
 
+    /// HS256 needs a key at least as long as its hash.
+    public static let minimumJWTSecretBytes = 32
+
     public init(tokens: [String] = [], jwtSecret: String? = nil, disabled: Bool = false) {
         self.tokens = tokens
         self.jwtSecret = jwtSecret

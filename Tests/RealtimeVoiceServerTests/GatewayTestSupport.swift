@@ -1,0 +1,158 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import HummingbirdWSClient
+import HummingbirdWSTesting
+import Logging
+import NIOCore
+import NIOWebSocket
+import HummingbirdCore
+import PocketSphinxEngine
+import TestAudio
+import Testing
+
+@testable import RealtimeVoiceServer
+
+let testToken = "test-token-123"
+let testJWTSecret = "test-jwt-secret-which-is-long-enough"
+
+/// A server event as a client decodes it.
+struct Event: Decodable, Equatable {
+    struct Word: Decodable, Equatable {
+        let text: String
+        let start_ms: Int
+        let end_ms: Int
+        let confidence: Double
+    }
+    let type: String
+    let text: String?
+    let segment: Int?
+    let session_id: String?
+    let engine: String?
+    let sample_rate: Int?
+    let start_ms: Int?
+    let end_ms: Int?
+    let words: [Word]?
+    let duration_ms: Int?
+    let code: String?
+    let message: String?
+}
+
+/// What a streaming session gave: the events in order and the close frame.
+struct StreamResult {
+    var events: [Event] = []
+    var closeCode: WebSocketErrorCode?
+
+    var finals: [Event] { self.events.filter { $0.type == "final" } }
+    var partials: [Event] { self.events.filter { $0.type == "partial" } }
+    var transcript: String { self.finals.compactMap(\.text).filter { !$0.isEmpty }.joined(separator: " ") }
+    var finalWords: [String] { self.finals.flatMap { $0.words ?? [] }.map(\.text) }
+    var error: Event? { self.events.first { $0.type == "error" } }
+}
+
+func testConfiguration(
+    decoders: Int = 1,
+    queue: Int = 2,
+    queueTimeout: Duration = .seconds(20),
+    limits: StreamLimits = .init()
+) -> GatewayConfiguration {
+    GatewayConfiguration(
+        host: "127.0.0.1",
+        port: 0,
+        auth: AuthConfiguration(tokens: [testToken], jwtSecret: testJWTSecret),
+        limits: limits,
+        pocketSphinx: PocketSphinxConfiguration(poolSize: decoders, queueCapacity: queue, queueTimeout: queueTimeout),
+        instanceID: "test-instance"
+    )
+}
+
+/// Runs `body` against a live gateway whose decoders are loaded.
+func withGateway(
+    _ configuration: GatewayConfiguration = testConfiguration(),
+    _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
+) async throws {
+    var logger = Logger(label: "gateway-test")
+    logger.logLevel = .warning
+    let app = try await Gateway.buildApplication(configuration: configuration, logger: logger)
+    try await app.test(.live) { client in
+        // Wait until the decoders are loaded (/health turns 200).
+        for _ in 0..<200 {
+            if try await client.execute(uri: "/health", method: .get).status == .ok { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await body(client)
+    }
+}
+
+/// Streams `frames` as binary messages, then (optionally) `{"type":"end"}`, and collects what comes back.
+func stream(
+    _ client: any TestClientProtocol,
+    query: String = "",
+    frames: [[UInt8]],
+    sendEnd: Bool = true,
+    text: [String] = [],
+    closeAfterSending: Bool = false,
+    pause: Duration? = nil
+) async throws -> StreamResult {
+    let collected = NIOLockedValueBoxLite(StreamResult())
+    let separator = query.isEmpty ? "?" : "&"
+    let close = try await client.ws("/api/realtime-voice/stream?\(query)\(separator)token=\(testToken)") { inbound, outbound, _ in
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for frame in frames {
+                    try await outbound.write(.binary(ByteBuffer(bytes: frame)))
+                    if let pause { try await Task.sleep(for: pause) }
+                }
+                for message in text { try await outbound.write(.text(message)) }
+                if sendEnd { try await outbound.write(.text(#"{"type":"end"}"#)) }
+                if closeAfterSending { try await outbound.close(.normalClosure, reason: nil) }
+            }
+            for try await message in inbound.messages(maxSize: 1 << 20) {
+                if case .text(let json) = message, let event = try? JSONDecoder().decode(Event.self, from: Data(json.utf8)) {
+                    collected.mutate { $0.events.append(event) }
+                }
+            }
+            group.cancelAll()
+        }
+    }
+    var result = collected.value
+    result.closeCode = close?.closeCode
+    return result
+}
+
+/// 100 ms frames of 16-bit PCM at `sampleRate`.
+func frames(_ samples: [Int16], sampleRate: Int = 16_000, milliseconds: Int = 100) -> [[UInt8]] {
+    let step = sampleRate * milliseconds / 1000
+    return stride(from: 0, to: samples.count, by: step).map { TestAudio.bytes(of: samples[$0..<min(samples.count, $0 + step)]) }
+}
+
+/// An HTTP request with the headers of a WebSocket handshake.
+func upgradeHeaders(_ extra: HTTPFields = [:]) -> HTTPFields {
+    var headers: HTTPFields = [
+        .connection: "Upgrade",
+        .upgrade: "websocket",
+        .secWebSocketVersion: "13",
+        .secWebSocketKey: "dGhlIHNhbXBsZSBub25jZQ==",
+    ]
+    headers.append(contentsOf: extra)
+    return headers
+}
+
+/// A tiny lock-protected box for test collection.
+final class NIOLockedValueBoxLite<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { self.stored = value }
+    var value: Value { self.lock.withLock { self.stored } }
+    func mutate(_ body: (inout Value) -> Void) { self.lock.withLock { body(&self.stored) } }
+}
+
+/// The decoder's own result for a whole recording, with no gateway in between.
+func directTranscription(_ samples: [Int16]) async throws -> [String] {
+    let recognizer = PocketSphinxRecognizer(configuration: .init(poolSize: 1), logger: Logger(label: "direct"))
+    try await recognizer.load()
+    let segments = try await recognizer.transcribe(samples)
+    await recognizer.shutdown()
+    return segments.flatMap(\.words).map(\.text)
+}
