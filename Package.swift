@@ -106,7 +106,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RealtimeVoiceAudioTests",
-            dependencies: ["RealtimeVoiceAudio", "TestAudio"],
+            dependencies: ["RealtimeVoiceAudio", "TestAudio", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: testSwiftSettings
         ),
         .testTarget(

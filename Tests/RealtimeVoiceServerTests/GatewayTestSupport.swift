@@ -96,8 +96,8 @@ func stream(
     pause: Duration? = nil
 ) async throws -> StreamResult {
     let collected = NIOLockedValueBoxLite(StreamResult())
-    let separator = query.isEmpty ? "?" : "&"
-    let close = try await client.ws("/api/realtime-voice/stream?\(query)\(separator)token=\(testToken)") { inbound, outbound, _ in
+    let fullQuery = query.isEmpty ? "token=\(testToken)" : "\(query)&token=\(testToken)"
+    let close = try await client.ws("/api/realtime-voice/stream?\(fullQuery)") { inbound, outbound, _ in
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for frame in frames {

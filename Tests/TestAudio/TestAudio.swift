@@ -14,18 +14,25 @@ public enum TestAudio {
         return url
     }()
 
+    private static let generation = NSLock()
+
     /// Debian's pocketsphinx-testdata recordings (16 kHz mono), with their reference transcripts.
     public static let librivoxDirectory = "/usr/share/pocketsphinx/test/data/librivox"
 
     /// Speaks `text` with a flite voice and returns a mono 16-bit WAV at `sampleRate`.
     public static func speech(_ text: String, voice: String = "rms", sampleRate: Int = 16_000) throws -> URL {
         let name = "\(voice)-\(sampleRate)-\(String(UInt64(bitPattern: Int64(Self.stableHash(text))), radix: 16))"
-        let raw = Self.directory.appendingPathComponent("\(name)-flite.wav")
         let output = Self.directory.appendingPathComponent("\(name).wav")
-        if FileManager.default.fileExists(atPath: output.path) { return output }
-        try Self.run("flite", ["-voice", voice, "-t", text, "-o", raw.path])
-        try Self.run("sox", [raw.path, "-r", "\(sampleRate)", "-c", "1", "-b", "16", output.path])
-        return output
+        // Tests run in parallel: one generates, the others wait for the finished file.
+        return try Self.generation.withLock {
+            if FileManager.default.fileExists(atPath: output.path) { return output }
+            let raw = Self.directory.appendingPathComponent("\(name)-flite.wav")
+            let converted = Self.directory.appendingPathComponent("\(name)-sox.wav")
+            try Self.run("flite", ["-voice", voice, "-t", text, "-o", raw.path])
+            try Self.run("sox", [raw.path, "-r", "\(sampleRate)", "-c", "1", "-b", "16", converted.path])
+            try FileManager.default.moveItem(at: converted, to: output)
+            return output
+        }
     }
 
     /// Joins WAV files with `gapMilliseconds` of silence between them (mono 16-bit, same rate).

@@ -29,6 +29,8 @@ struct StreamSession: Sendable {
     private struct State {
         var lastActivity: ContinuousClock.Instant
         var ending: Ending?
+        /// A decoder is serving the session (idle time counts only from then on).
+        var isStarted = false
         var receivedMilliseconds = 0
         var outcome = "client_gone"
     }
@@ -39,16 +41,18 @@ struct StreamSession: Sendable {
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
         let clock = ContinuousClock()
-        let started = clock.now
+        let startedAt = clock.now
         let audio = AsyncThrowingChannel<[Int16], any Error>()
-        let state = NIOLockedValueBox(State(lastActivity: started))
+        let state = NIOLockedValueBox(State(lastActivity: startedAt))
+        // `ready` is the first message: the reader waits for it (audio could not be taken earlier anyway).
+        let (started, startedSignal) = AsyncStream.makeStream(of: Never.self)
         defer {
             let (outcome, received) = state.withLockedValue { ($0.outcome, $0.receivedMilliseconds) }
             self.logger.info(
                 "Stream session ended",
                 metadata: [
                     "session.id": "\(self.id)", "session.engine": "\(self.parameters.engine.name)",
-                    "session.audio_ms": "\(received)", "session.wall_ms": "\((clock.now - started).milliseconds)",
+                    "session.audio_ms": "\(received)", "session.wall_ms": "\((clock.now - startedAt).milliseconds)",
                     "session.outcome": "\(outcome)",
                 ]
             )
@@ -56,15 +60,17 @@ struct StreamSession: Sendable {
         do {
             try await withThrowingTaskGroup(of: ChildOutcome.self) { group in
                 group.addTask {
+                    for await _ in started {}
+                    try Task.checkCancellation()
                     try await self.read(inbound: inbound, outbound: outbound, audio: audio, state: state, clock: clock)
                     return .clientGone
                 }
                 group.addTask {
-                    await self.watch(audio: audio, state: state, clock: clock, started: started)
+                    await self.watch(audio: audio, state: state, clock: clock, started: startedAt)
                     return .watchdogDone
                 }
                 group.addTask {
-                    try await self.recognize(audio: audio, outbound: outbound, state: state, clock: clock)
+                    try await self.recognize(audio: audio, outbound: outbound, state: state, clock: clock, onStart: { startedSignal.finish() })
                     return .recognitionDone
                 }
                 while let outcome = try await group.next() {
@@ -153,15 +159,20 @@ struct StreamSession: Sendable {
         audio: AsyncThrowingChannel<[Int16], any Error>,
         outbound: WebSocketOutboundWriter,
         state: NIOLockedValueBox<State>,
-        clock: ContinuousClock
+        clock: ContinuousClock,
+        onStart: @escaping @Sendable () -> Void
     ) async throws {
         let ready = ServerMessage.ready(sessionID: self.id, engine: self.parameters.engine.name, sampleRate: self.parameters.sampleRate)
         try await self.parameters.engine.recognize(
             audio,
             options: RecognitionOptions(language: self.parameters.language),
             onStart: {
-                state.withLockedValue { $0.lastActivity = clock.now }
+                state.withLockedValue {
+                    $0.lastActivity = clock.now
+                    $0.isStarted = true
+                }
                 try await outbound.write(.text(ready.jsonText))
+                onStart()
             },
             emit: { event in
                 switch event {
@@ -188,10 +199,10 @@ struct StreamSession: Sendable {
     private func watch(audio: AsyncThrowingChannel<[Int16], any Error>, state: NIOLockedValueBox<State>, clock: ContinuousClock, started: ContinuousClock.Instant) async {
         let maxDeadline = started + self.limits.maxSessionDuration
         while !Task.isCancelled {
-            let (ending, lastActivity) = state.withLockedValue { ($0.ending, $0.lastActivity) }
+            let (ending, lastActivity, isStarted) = state.withLockedValue { ($0.ending, $0.lastActivity, $0.isStarted) }
             guard ending == nil else { return }
-            let idleDeadline = lastActivity + self.limits.idleTimeout
             let now = clock.now
+            let idleDeadline = (isStarted ? lastActivity : now) + self.limits.idleTimeout
             let fired: Ending? = now >= maxDeadline ? .maxDuration : (now >= idleDeadline ? .idle : nil)
             if let fired {
                 let won = state.withLockedValue { current -> Bool in

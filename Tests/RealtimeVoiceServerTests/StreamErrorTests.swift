@@ -1,0 +1,109 @@
+import Foundation
+import HummingbirdTesting
+import HummingbirdWSClient
+import HummingbirdWSTesting
+import NIOCore
+import NIOWebSocket
+import TestAudio
+import Testing
+
+@testable import RealtimeVoiceServer
+
+@Suite("Streaming errors and limits")
+struct StreamErrorTests {
+    @Test("invalid JSON and unknown message types end the session with invalid_message and 1008", arguments: ["not json", #"{"type":"dance"}"#, #"{"kind":"end"}"#, "[1,2]"])
+    func invalidMessage(text: String) async throws {
+        try await withGateway { client in
+            let result = try await stream(client, frames: [], sendEnd: false, text: [text])
+            #expect(result.error?.code == "invalid_message")
+            #expect((result.error?.message?.count ?? 0) > 10)
+            #expect(result.closeCode == .policyViolation)
+        }
+    }
+
+    @Test("a frame over the limit closes with 1009, explained when it is up to twice the limit", arguments: [6_000, 20_000])
+    func frameTooLarge(size: Int) async throws {
+        let configuration = testConfiguration(limits: .init(maxFrameBytes: 4_096))
+        try await withGateway(configuration) { client in
+            let result = try await stream(client, frames: [[UInt8](repeating: 0, count: size)], sendEnd: false)
+            #expect(result.closeCode == .messageTooLarge)
+            if size <= 8_192 {
+                #expect(result.error?.code == "frame_too_large")
+            }
+        }
+    }
+
+    @Test("no audio for the idle time ends the session with idle_timeout and 1000, after the finals")
+    func idleTimeout() async throws {
+        let configuration = testConfiguration(limits: .init(idleTimeout: .milliseconds(1500)))
+        let audio = try TestAudio.samples(ofWAV: TestAudio.speech("go forward ten meters"))
+        try await withGateway(configuration) { client in
+            let clock = ContinuousClock()
+            let start = clock.now
+            let result = try await stream(client, frames: frames(audio.samples), sendEnd: false)
+            #expect(result.error?.code == "idle_timeout")
+            #expect(result.closeCode == .normalClosure)
+            #expect(!result.finals.isEmpty, "the open segment's final is sent before the error")
+            #expect(clock.now - start >= .milliseconds(1500))
+        }
+    }
+
+    @Test("the maximum session length sends the finals, then max_duration and 1000")
+    func maxDuration() async throws {
+        let configuration = testConfiguration(limits: .init(maxSessionDuration: .seconds(2)))
+        let audio = try TestAudio.samples(ofWAV: TestAudio.speech("turn off the lights in the kitchen please"))
+        try await withGateway(configuration) { client in
+            // Paced at real time, the client would go on past the limit.
+            let result = try await stream(client, frames: frames(audio.samples + TestAudio.silence(milliseconds: 3000)), sendEnd: false, pause: .milliseconds(100))
+            #expect(result.error?.code == "max_duration")
+            #expect(result.closeCode == .normalClosure)
+            let errorIndex = result.events.firstIndex { $0.type == "error" } ?? 0
+            #expect(result.events[..<errorIndex].contains { $0.type == "final" })
+        }
+    }
+
+    @Test("pool and queue full: the next session gets busy and 1013")
+    func busy() async throws {
+        let configuration = testConfiguration(decoders: 1, queue: 0)
+        try await withGateway(configuration) { client in
+            let (holding, release) = AsyncStream.makeStream(of: Void.self)
+            let (ready, readySignal) = AsyncStream.makeStream(of: Void.self)
+            async let holder: Void = {
+                _ = try await client.ws("/api/realtime-voice/stream?token=\(testToken)") { inbound, outbound, _ in
+                    for try await message in inbound.messages(maxSize: 1 << 16) {
+                        if case .text(let text) = message, text.contains("ready") { readySignal.yield() }
+                        break
+                    }
+                    for await _ in holding {}
+                }
+            }()
+            var iterator = ready.makeAsyncIterator()
+            await iterator.next()
+            let result = try await stream(client, frames: [])
+            #expect(result.error?.code == "busy")
+            #expect(result.closeCode == .unknown(1013))
+            release.finish()
+            try await holder
+        }
+    }
+
+    @Test("a client that disconnects mid-stream frees its decoder for the next session")
+    func disconnectFreesDecoder() async throws {
+        let configuration = testConfiguration(decoders: 1, queue: 0)
+        let audio = try TestAudio.samples(ofWAV: TestAudio.speech("go forward ten meters"))
+        try await withGateway(configuration) { client in
+            // Half the sentence, then the client closes without `end`.
+            let first = try await stream(client, frames: frames(Array(audio.samples.prefix(audio.samples.count / 2))), sendEnd: false, closeAfterSending: true)
+            #expect(first.events.first?.type == "ready")
+            // The decoder comes back: the next session is served, not refused as busy.
+            var second = StreamResult()
+            for _ in 0..<20 {
+                second = try await stream(client, frames: frames(audio.samples))
+                if second.error?.code != "busy" { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(second.error == nil)
+            #expect(TestAudio.wordErrorRate(reference: "go forward ten meters", hypothesis: second.transcript) <= 0.25, "heard: \(second.transcript)")
+        }
+    }
+}
