@@ -68,24 +68,38 @@ struct PocketSphinxRecognizerTests {
         }
     }
 
+    /// PocketSphinx keeps process-wide state (its log file): decoders created concurrently crashed in our trials
+    /// when each was given `-logfn`. Here N decoders are created at the same moment on N threads, then decode at
+    /// the same time, several rounds over.
     @Test("N decoders created and decoding in parallel give identical results")
     func parallelDecoders() async throws {
         let parallel = 4
-        let recognizer = try await self.loadedRecognizer(poolSize: parallel)
-        defer { Task { await recognizer.shutdown() } }
         let recordings = try TestAudio.librivox().prefix(2)
-        for recording in recordings {
-            let audio = try TestAudio.samples(ofWAV: recording.url)
-            let results = try await withThrowingTaskGroup(of: [String].self) { group in
+        for round in 0..<3 {
+            let recognizers = try await withThrowingTaskGroup(of: PocketSphinxRecognizer.self) { group in
                 for _ in 0..<parallel {
-                    group.addTask { try await recognizer.transcribe(audio.samples).map(\.text) }
+                    group.addTask {
+                        let recognizer = PocketSphinxRecognizer(configuration: .init(poolSize: 1), logger: Logger(label: "test"))
+                        try await recognizer.load()
+                        return recognizer
+                    }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
-            #expect(results.count == parallel)
-            #expect(Set(results).count == 1, "different results: \(results)")
-            let text = results.first?.joined(separator: " ") ?? ""
-            #expect(TestAudio.wordErrorRate(reference: recording.transcript, hypothesis: text) < 0.5, "heard: \(text)")
+            for recording in recordings {
+                let audio = try TestAudio.samples(ofWAV: recording.url)
+                let results = try await withThrowingTaskGroup(of: [String].self) { group in
+                    for recognizer in recognizers {
+                        group.addTask { try await recognizer.transcribe(audio.samples).map(\.text) }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                #expect(results.count == parallel)
+                #expect(Set(results).count == 1, "round \(round): different results \(results)")
+                let text = results.first?.joined(separator: " ") ?? ""
+                #expect(TestAudio.wordErrorRate(reference: recording.transcript, hypothesis: text) <= 0.6, "heard: \(text)")
+            }
+            for recognizer in recognizers { await recognizer.shutdown() }
         }
     }
 

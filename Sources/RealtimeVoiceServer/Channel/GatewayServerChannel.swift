@@ -54,8 +54,9 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
             logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())
             // The handler chosen by `decide`, carried from `shouldUpgrade` to the upgraded pipeline of this channel.
             let chosenHandler = NIOLoopBoundBox<WebSocketDataHandler<GatewayWebSocketContext>?>(nil, eventLoop: channel.eventLoop)
-            // The handshake `decide` refused, answered by the router once the pipeline is back to plain HTTP.
-            let refusedRequest = NIOLoopBoundBox<HTTPRequest?>(nil, eventLoop: channel.eventLoop)
+            // A request with an `Upgrade` header is consumed by NIO's upgrade handler; when it is not upgraded
+            // (refused by `decide`, or an incomplete handshake), the router answers it from this copy.
+            let upgradeRequest = NIOLoopBoundBox<HTTPRequestHead?>(nil, eventLoop: channel.eventLoop)
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
                 maxFrameSize: self.webSocket.maxFrameSize,
                 shouldUpgrade: { channel, head in
@@ -66,10 +67,7 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
                     let decide = self.decide
                     promise.completeWithTask { await decide(request, logger) }
                     return promise.futureResult.map { decision -> HTTPHeaders? in
-                        guard case .upgrade(let headers, let handler) = decision else {
-                            refusedRequest.value = request
-                            return nil
-                        }
+                        guard case .upgrade(let headers, let handler) = decision else { return nil }
                         chosenHandler.value = handler
                         return HTTPHeaders(headers)
                     }
@@ -100,7 +98,7 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true)
                         )
-                        if let request = refusedRequest.value {
+                        if let head = upgradeRequest.value, let request = try? HTTPRequest(head, secure: false, splitCookie: false) {
                             return UpgradeResult.refusedUpgrade(http, request)
                         }
                         return UpgradeResult.http(http)
@@ -115,6 +113,11 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
             configuration.decoderConfiguration.maxHeaderListSize = self.http1.httpDecoder.maxHeaderListSize
             configuration.decoderConfiguration.maxHeaderFieldCount = self.http1.httpDecoder.maxHeaderFieldCount
             let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            let upgradeHandler = try channel.pipeline.syncOperations.handler(type: NIOTypedHTTPServerUpgradeHandler<UpgradeResult>.self)
+            try channel.pipeline.syncOperations.addHandler(
+                UpgradeRequestRecorder { head in upgradeRequest.value = head },
+                position: .before(upgradeHandler)
+            )
             return Value(upgradeResult: result, channel: channel)
         }
     }
@@ -160,4 +163,28 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
 /// Context given to WebSocket handlers.
 struct GatewayWebSocketContext: WebSocketContext {
     let logger: Logger
+}
+
+/// Keeps a copy of the connection's first request head when it asks for an upgrade, then leaves the pipeline.
+private final class UpgradeRequestRecorder: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    private let record: (HTTPRequestHead) -> Void
+
+    init(record: @escaping (HTTPRequestHead) -> Void) {
+        self.record = record
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(let head) = self.unwrapInboundIn(data) {
+            if head.headers.contains(name: "upgrade") {
+                self.record(head)
+            }
+            context.fireChannelRead(data)
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            return
+        }
+        context.fireChannelRead(data)
+    }
 }

@@ -1,0 +1,48 @@
+# realtime-voice — one command to run the server, one to run the tests, on a fresh Debian machine.
+#
+#   make run        installs what is missing, builds (release) and serves on the embedded engine
+#   make test       installs what is missing, builds and runs every test (Swift and Python)
+#   make bench      streaming benchmark (bench/stream.sh)
+
+SWIFT ?= swift
+ARGS ?=
+PYTHON ?= python3
+VENV := .venv
+
+# Run time: the PocketSphinx engine and its US English model, the resampler.
+RUN_PACKAGES := libpocketsphinx-dev pocketsphinx-en-us libsoxr-dev pkg-config
+# Tests: speech synthesis and real recordings, audio conversion, Python for the third-party clients.
+TEST_PACKAGES := pocketsphinx-testdata flite sox python3 python3-venv
+
+.PHONY: run test deps test-deps build build-release swift-test python-test bench clean
+
+run: deps build-release
+	.build/release/realtime-voice serve $(ARGS)
+
+test: deps test-deps build swift-test python-test
+
+deps:
+	@scripts/install-packages.sh $(RUN_PACKAGES)
+
+test-deps:
+	@scripts/install-packages.sh $(TEST_PACKAGES)
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+
+build:
+	$(SWIFT) build --build-tests
+
+build-release:
+	$(SWIFT) build -c release --product realtime-voice
+
+swift-test:
+	$(SWIFT) test --skip-build
+
+python-test:
+	$(VENV)/bin/python -m pytest tests/python -q
+
+bench: deps test-deps
+	bench/stream.sh
+
+clean:
+	rm -rf .build $(VENV)

@@ -1,0 +1,100 @@
+"""Fixtures: a real `realtime-voice serve` process, and real speech made with flite and sox."""
+import hashlib
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BINARY = ROOT / ".build" / "debug" / "realtime-voice"
+DIRECT = ROOT / ".build" / "debug" / "pocketsphinx-direct"
+LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
+TOKEN = "python-test-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, *args: str, env: dict | None = None):
+        self.port = free_port()
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"realtime-voice-{self.port}.log"
+        command = [str(BINARY), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--decoders", "2", *args]
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.output()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not become healthy: {self.output()}")
+
+    def url(self, path: str, **query: str) -> str:
+        params = "&".join(f"{k}={v}" for k, v in query.items())
+        return f"ws://127.0.0.1:{self.port}{path}" + (f"?{params}" if params else "")
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def server():
+    instance = Server("--token", TOKEN)
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
+def speech(tmp_path_factory):
+    """speech(text, voice='rms', rate=16000) -> path of a mono 16-bit WAV spoken by flite."""
+    directory = tmp_path_factory.mktemp("speech")
+
+    def make(text: str, voice: str = "rms", rate: int = 16000) -> Path:
+        name = hashlib.sha1(f"{voice}{rate}{text}".encode()).hexdigest()[:12]
+        raw, out = directory / f"{name}-flite.wav", directory / f"{name}.wav"
+        if not out.exists():
+            subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(raw)], check=True)
+            subprocess.run(["sox", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(out)], check=True)
+        return out
+
+    return make
+
+
+def direct_decode(path: Path) -> str:
+    """The PocketSphinx C API's own streaming decode of a file, with no gateway."""
+    output = subprocess.run([str(DIRECT), str(path)], check=True, capture_output=True, text=True).stdout
+    texts = [line.split("\t", 2)[2] for line in output.splitlines() if line.startswith("text\t") and len(line.split("\t")) > 2]
+    return " ".join(t for t in texts if t)
+
+
+def wav_pcm(path: Path) -> bytes:
+    """The sample bytes of a PCM WAV (the data chunk)."""
+    data = path.read_bytes()
+    offset = 12
+    while offset + 8 <= len(data):
+        chunk, size = data[offset:offset + 4], int.from_bytes(data[offset + 4:offset + 8], "little")
+        if chunk == b"data":
+            return data[offset + 8:offset + 8 + size]
+        offset += 8 + size + (size & 1)
+    raise ValueError(f"{path} has no data chunk")
