@@ -118,6 +118,8 @@ let package = Package(
             name: "RealtimeVoiceServerTests",
             dependencies: [
                 "RealtimeVoiceServer",
+                "SpeechEngine",
+                "PocketSphinxEngine",
                 "TestAudio",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

@@ -9,6 +9,7 @@ import NIOCore
 import NIOWebSocket
 import HummingbirdCore
 import PocketSphinxEngine
+import SpeechEngine
 import TestAudio
 import Testing
 
@@ -149,10 +150,15 @@ final class NIOLockedValueBoxLite<Value>: @unchecked Sendable {
 }
 
 /// The decoder's own result for a whole recording, with no gateway in between.
-func directTranscription(_ samples: [Int16]) async throws -> [String] {
+func directSegments(_ samples: [Int16]) async throws -> [RecognizedSegment] {
     let recognizer = PocketSphinxRecognizer(configuration: .init(poolSize: 1), logger: Logger(label: "direct"))
     try await recognizer.load()
     let segments = try await recognizer.transcribe(samples)
     await recognizer.shutdown()
-    return segments.flatMap(\.words).map(\.text)
+    return segments
+}
+
+/// The words of ``directSegments(_:)``.
+func directTranscription(_ samples: [Int16]) async throws -> [String] {
+    try await directSegments(samples).flatMap(\.words).map(\.text)
 }

@@ -50,8 +50,11 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            var logger = logger
-            logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())
+            let logger = {
+                var logger = logger
+                logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())
+                return logger
+            }()
             // The handler chosen by `decide`, carried from `shouldUpgrade` to the upgraded pipeline of this channel.
             let chosenHandler = NIOLoopBoundBox<WebSocketDataHandler<GatewayWebSocketContext>?>(nil, eventLoop: channel.eventLoop)
             // A request with an `Upgrade` header is consumed by NIO's upgrade handler; when it is not upgraded

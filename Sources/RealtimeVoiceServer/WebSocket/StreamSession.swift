@@ -123,7 +123,7 @@ struct StreamSession: Sendable {
                     $0.receivedMilliseconds = input.receivedMilliseconds
                 }
                 if !samples.isEmpty {
-                    try await audio.send(samples)
+                    await audio.send(samples)
                     state.withLockedValue { $0.lastActivity = clock.now }
                 }
             case .text(let text):
@@ -141,7 +141,7 @@ struct StreamSession: Sendable {
                     } catch {
                         throw StreamSessionError.invalidAudio(error)
                     }
-                    if !tail.isEmpty { try await audio.send(tail) }
+                    if !tail.isEmpty { await audio.send(tail) }
                     state.withLockedValue {
                         if $0.ending == nil { $0.ending = .clientEnd }
                         $0.receivedMilliseconds = input.receivedMilliseconds
