@@ -28,20 +28,21 @@ def proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def session(url: str, pcm: bytes, rate: int, frame_ms: int) -> dict:
+async def session(url: str, pcm: bytes, rate: int, frame_ms: int, paced: bool = True) -> dict:
     loop = asyncio.get_running_loop()
     step = rate * 2 * frame_ms // 1000
     record = {"finals": [], "first_partial": None}
     async with websockets.connect(url, max_size=2**20, open_timeout=60) as ws:
         ready = json.loads(await ws.recv())
-        assert ready["type"] == "ready", ready
+        if ready["type"] != "ready":
+            return {"finals": [], "first_partial": None, "start": 0, "error": ready.get("code", ready["type"])}
         start = loop.time()
         record["start"] = start
 
         async def send():
             for index, offset in enumerate(range(0, len(pcm), step)):
                 delay = start + index * frame_ms / 1000 - loop.time()
-                if delay > 0:
+                if paced and delay > 0:
                     await asyncio.sleep(delay)
                 await ws.send(pcm[offset:offset + step])
             record["end_sent"] = loop.time()
@@ -101,6 +102,7 @@ async def main() -> None:
     parser.add_argument("--sessions", type=int, default=1)
     parser.add_argument("--frame-ms", type=int, default=100)
     parser.add_argument("--server-pid", type=int, required=True)
+    parser.add_argument("--unpaced", action="store_true", help="send as fast as the server takes it")
     args = parser.parse_args()
 
     pcm = open(args.pcm, "rb").read()
@@ -109,7 +111,13 @@ async def main() -> None:
     rss_before = proc_rss_mb(args.server_pid)
     rss_peak = rss_before
     wall_start = time.monotonic()
-    tasks = [asyncio.create_task(session(args.url, pcm, args.rate, args.frame_ms)) for _ in range(args.sessions)]
+    async def guarded() -> dict:
+        try:
+            return await session(args.url, pcm, args.rate, args.frame_ms, not args.unpaced)
+        except Exception as error:  # a session that failed is counted, not fatal
+            return {"finals": [], "first_partial": None, "start": 0, "error": f"{type(error).__name__}: {error}"[:120]}
+
+    tasks = [asyncio.create_task(guarded()) for _ in range(args.sessions)]
     while not all(task.done() for task in tasks):
         await asyncio.sleep(0.25)
         rss_peak = max(rss_peak, proc_rss_mb(args.server_pid))

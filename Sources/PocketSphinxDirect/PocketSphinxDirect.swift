@@ -6,7 +6,8 @@ import Foundation
 /// 100 ms chunks, a partial hypothesis after each, endpointing on the VAD's speech→silence edge —
 /// the same work the gateway's engine does, without sockets, JSON, queues or thread hops.
 ///
-/// Usage: pocketsphinx-direct [--cmninit V] [--endpoint-ms N] [--print-cmn] FILE…
+/// Usage: pocketsphinx-direct [--cmninit V] [--endpoint-ms N] [--realtime] [--print-cmn] FILE…
+/// `--realtime` feeds each 100 ms chunk when a live microphone would have delivered it.
 /// Prints one line per file (`text`), then `cpu_seconds`, `audio_seconds` and `rtf`.
 @main
 struct PocketSphinxDirect {
@@ -16,6 +17,7 @@ struct PocketSphinxDirect {
         var endpointMs = 600
         var printCMN = false
         var resetCMN = true
+        var realtime = false
         var files: [String] = []
         while !arguments.isEmpty {
             let argument = arguments.removeFirst()
@@ -24,6 +26,7 @@ struct PocketSphinxDirect {
             case "--endpoint-ms": endpointMs = Int(arguments.removeFirst()) ?? 600
             case "--print-cmn": printCMN = true
             case "--keep-cmn": resetCMN = false
+            case "--realtime": realtime = true
             default: files.append(argument)
             }
         }
@@ -56,7 +59,13 @@ struct PocketSphinxDirect {
             ps_start_utt(decoder)
             var wasInSpeech = false
             var score: Int32 = 0
+            let fileStart = ContinuousClock.now
             for offset in stride(from: 0, to: samples.count, by: 1600) {
+                if realtime {
+                    // Paced like a live microphone: each 100 ms chunk when it would have been recorded.
+                    let due = fileStart + .milliseconds(offset / 16)
+                    if due > ContinuousClock.now { Thread.sleep(forTimeInterval: Double((due - ContinuousClock.now).components.attoseconds) / 1e18 + Double((due - ContinuousClock.now).components.seconds)) }
+                }
                 let end = min(samples.count, offset + 1600)
                 samples[offset..<end].withUnsafeBufferPointer { _ = ps_process_raw(decoder, $0.baseAddress, $0.count, 0, 0) }
                 let inSpeech = ps_get_in_speech(decoder) != 0

@@ -45,6 +45,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds between server WebSocket pings. [env: REALTIME_VOICE_PING_INTERVAL] (default: 20)")
     var pingInterval: Double?
 
+    @Option(help: "Seconds of audio a stream may queue for the engine (a burst, or a lagging engine); more ends it as overloaded. [env: REALTIME_VOICE_MAX_BUFFERED_AUDIO] (default: 60)")
+    var maxBufferedAudio: Double?
+
     @Option(help: "Silence in milliseconds that closes a segment (endpointing). [env: REALTIME_VOICE_ENDPOINT_MS] (default: 600)")
     var endpointMs: Int?
 

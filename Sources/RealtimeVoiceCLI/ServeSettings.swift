@@ -45,7 +45,8 @@ struct ServeSettings {
             maxFrameBytes: maxFrame,
             idleTimeout: try seconds(command.idleTimeout, "REALTIME_VOICE_IDLE_TIMEOUT", default: 15),
             maxSessionDuration: try seconds(command.maxSession, "REALTIME_VOICE_MAX_SESSION", default: 600),
-            pingInterval: try seconds(command.pingInterval, "REALTIME_VOICE_PING_INTERVAL", default: 20)
+            pingInterval: try seconds(command.pingInterval, "REALTIME_VOICE_PING_INTERVAL", default: 20),
+            maxBufferedAudio: try seconds(command.maxBufferedAudio, "REALTIME_VOICE_MAX_BUFFERED_AUDIO", default: 60)
         )
 
         let decoders = try value(command.decoders, "REALTIME_VOICE_DECODERS", Int.init) ?? ProcessInfo.processInfo.activeProcessorCount

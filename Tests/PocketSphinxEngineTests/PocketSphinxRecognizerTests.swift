@@ -115,14 +115,14 @@ struct PocketSphinxRecognizerTests {
         var iterator = started.stream.makeAsyncIterator()
         await iterator.next()
         // One waits in the queue and times out as busy; a second, with the queue full, is refused at once.
-        let clock = ContinuousClock()
         async let queued: RecognitionError? = Self.busyError(recognizer)
-        try await Task.sleep(for: .milliseconds(50))
-        let startRefused = clock.now
+        try await Task.sleep(for: .milliseconds(100))
         let refused = await Self.busyError(recognizer)
         #expect(refused?.code == "busy")
-        #expect(clock.now - startRefused < .milliseconds(200))
-        #expect(await queued?.code == "busy")
+        #expect(refused?.message.contains("sessions are waiting") == true, "\(String(describing: refused))")
+        let timedOut = await queued
+        #expect(timedOut?.code == "busy")
+        #expect(timedOut?.message.contains("No recognizer became free") == true, "\(String(describing: timedOut))")
         // Once the holder is done, the decoder is lent again.
         hold.finish()
         try await holder.value

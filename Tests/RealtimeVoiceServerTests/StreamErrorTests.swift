@@ -106,4 +106,29 @@ struct StreamErrorTests {
             #expect(TestAudio.wordErrorRate(reference: "go forward ten meters", hypothesis: second.transcript) <= 0.25, "heard: \(second.transcript)")
         }
     }
+
+    @Test("audio beyond what the engine may queue ends the session with overloaded and 1013; pings still answered")
+    func overloaded() async throws {
+        let configuration = testConfiguration(limits: .init(maxBufferedAudio: .seconds(1)))
+        let audio = try TestAudio.samples(ofWAV: TestAudio.speech("turn off the lights in the kitchen and go forward ten meters"))
+        try await withGateway(configuration) { client in
+            // Sent in one burst: far more than a second of audio waits for the engine.
+            let result = try await stream(client, frames: frames(audio.samples + audio.samples), sendEnd: false)
+            #expect(result.error?.code == "overloaded")
+            #expect(result.closeCode == .unknown(1013))
+        }
+    }
+
+    @Test("a recording sent in one burst, within the queue limit, is recognised whole")
+    func burstWithinLimit() async throws {
+        let sentence = "turn off the lights in the kitchen"
+        let audio = try TestAudio.samples(ofWAV: TestAudio.speech(sentence))
+        try await withGateway { client in
+            let burst = frames(audio.samples, milliseconds: 1000)
+            let result = try await stream(client, frames: burst)
+            #expect(result.error == nil)
+            #expect(result.events.last?.type == "completed")
+            #expect(TestAudio.wordErrorRate(reference: sentence, hypothesis: result.transcript) <= 0.3, "heard: \(result.transcript)")
+        }
+    }
 }

@@ -17,7 +17,8 @@ def test_help_documents_every_limit_and_its_variable():
         ("--max-session", "REALTIME_VOICE_MAX_SESSION"), ("--ping-interval", "REALTIME_VOICE_PING_INTERVAL"),
         ("--endpoint-ms", "REALTIME_VOICE_ENDPOINT_MS"), ("--decoders", "REALTIME_VOICE_DECODERS"),
         ("--queue-size", "REALTIME_VOICE_QUEUE_SIZE"), ("--queue-timeout", "REALTIME_VOICE_QUEUE_TIMEOUT"),
-        ("--model-dir", "REALTIME_VOICE_MODEL_DIR"),
+        ("--model-dir", "REALTIME_VOICE_MODEL_DIR"), ("--max-buffered-audio", "REALTIME_VOICE_MAX_BUFFERED_AUDIO"),
+        ("--log-level", "REALTIME_VOICE_LOG_LEVEL"),
     ]:
         assert flag in text and variable in text, flag
     assert "REALTIME_VOICE_JWT_SECRET" in text

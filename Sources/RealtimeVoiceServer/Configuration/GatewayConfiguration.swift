@@ -71,16 +71,21 @@ public struct StreamLimits: Sendable {
     public var maxSessionDuration: Duration
     /// Interval of server WebSocket pings, which keep idle proxies (60 s at nginx and AWS ALB) from cutting the socket.
     public var pingInterval: Duration
+    /// Audio a session may hold for its engine; more means the engine fell that far behind (`overloaded`).
+    /// A client may also send this much faster than real time (a file in one burst).
+    public var maxBufferedAudio: Duration
 
     public init(
         maxFrameBytes: Int = 64 * 1024,
         idleTimeout: Duration = .seconds(15),
         maxSessionDuration: Duration = .seconds(600),
-        pingInterval: Duration = .seconds(20)
+        pingInterval: Duration = .seconds(20),
+        maxBufferedAudio: Duration = .seconds(60)
     ) {
         self.maxFrameBytes = maxFrameBytes
         self.idleTimeout = idleTimeout
         self.maxSessionDuration = maxSessionDuration
         self.pingInterval = pingInterval
+        self.maxBufferedAudio = maxBufferedAudio
     }
 }

@@ -1,4 +1,3 @@
-import AsyncAlgorithms
 import HummingbirdWebSocket
 import Logging
 import NIOCore
@@ -9,9 +8,9 @@ import NIOConcurrencyHelpers
 /// One client on `/api/realtime-voice/stream`: PCM in, partials and finals out (protocol v1).
 ///
 /// Three child tasks share the session:
-/// - the reader drains the socket (so pings and pongs keep flowing), normalises PCM and hands it to the engine
-///   through a channel whose `send` suspends until the engine takes the chunk: backpressure reaches the client
-///   over TCP instead of piling up in memory;
+/// - the reader drains the socket (so pings and pongs keep flowing while the engine works), normalises PCM and
+///   queues it for the engine in an ``AudioQueue`` bounded by `maxBufferedAudio`: when the engine falls that far
+///   behind the client, the session ends with `overloaded` instead of lagging without bound;
 /// - the engine task recognises and writes events;
 /// - the watchdog ends the audio on idle time-out or maximum duration.
 /// The first of reader and engine to end cancels the others; a cancelled engine gives its decoder back.
@@ -42,7 +41,7 @@ struct StreamSession: Sendable {
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
         let clock = ContinuousClock()
         let startedAt = clock.now
-        let audio = AsyncThrowingChannel<[Int16], any Error>()
+        let audio = AudioQueue(limitSamples: Int(self.limits.maxBufferedAudio.milliseconds) * self.parameters.engine.sampleRate / 1000)
         let state = NIOLockedValueBox(State(lastActivity: startedAt))
         // `ready` is the first message: the reader waits for it (audio could not be taken earlier anyway).
         let (started, startedSignal) = AsyncStream.makeStream(of: Never.self)
@@ -98,7 +97,7 @@ struct StreamSession: Sendable {
     private func read(
         inbound: WebSocketInboundStream,
         outbound: WebSocketOutboundWriter,
-        audio: AsyncThrowingChannel<[Int16], any Error>,
+        audio: AudioQueue,
         state: NIOLockedValueBox<State>,
         clock: ContinuousClock
     ) async throws {
@@ -122,9 +121,8 @@ struct StreamSession: Sendable {
                     $0.lastActivity = clock.now
                     $0.receivedMilliseconds = input.receivedMilliseconds
                 }
-                if !samples.isEmpty {
-                    await audio.send(samples)
-                    state.withLockedValue { $0.lastActivity = clock.now }
+                guard audio.append(samples) else {
+                    throw StreamSessionError.overloaded(behind: self.limits.maxBufferedAudio)
                 }
             case .text(let text):
                 guard text.utf8.count <= self.limits.maxFrameBytes else {
@@ -141,7 +139,9 @@ struct StreamSession: Sendable {
                     } catch {
                         throw StreamSessionError.invalidAudio(error)
                     }
-                    if !tail.isEmpty { await audio.send(tail) }
+                    guard audio.append(tail) else {
+                        throw StreamSessionError.overloaded(behind: self.limits.maxBufferedAudio)
+                    }
                     state.withLockedValue {
                         if $0.ending == nil { $0.ending = .clientEnd }
                         $0.receivedMilliseconds = input.receivedMilliseconds
@@ -156,7 +156,7 @@ struct StreamSession: Sendable {
 
     /// Recognises until the audio ends, then sends what the ending calls for.
     private func recognize(
-        audio: AsyncThrowingChannel<[Int16], any Error>,
+        audio: AudioQueue,
         outbound: WebSocketOutboundWriter,
         state: NIOLockedValueBox<State>,
         clock: ContinuousClock,
@@ -196,7 +196,7 @@ struct StreamSession: Sendable {
     }
 
     /// Ends the audio when the client has been silent too long or the session is too old.
-    private func watch(audio: AsyncThrowingChannel<[Int16], any Error>, state: NIOLockedValueBox<State>, clock: ContinuousClock, started: ContinuousClock.Instant) async {
+    private func watch(audio: AudioQueue, state: NIOLockedValueBox<State>, clock: ContinuousClock, started: ContinuousClock.Instant) async {
         let maxDeadline = started + self.limits.maxSessionDuration
         while !Task.isCancelled {
             let (ending, lastActivity, isStarted) = state.withLockedValue { ($0.ending, $0.lastActivity, $0.isStarted) }

@@ -43,6 +43,15 @@ extension StreamSessionError {
         )
     }
 
+    /// The engine fell too far behind the client's audio.
+    static func overloaded(behind limit: Duration) -> Self {
+        .init(
+            code: "overloaded",
+            message: "The recognizer fell more than \(limit) behind your audio; the server is overloaded, try again shortly.",
+            closeCode: .unknown(1013)
+        )
+    }
+
     static func audioAfterEnd() -> Self {
         .invalidMessage("Audio arrived after {\"type\":\"end\"}; open a new session for new audio.")
     }
