@@ -1,3 +1,5 @@
+import Foundation
+
 /// Settings of the embedded PocketSphinx engine.
 ///
 /// Every field is exposed by `realtime-voice serve` as a flag and an environment variable.
@@ -7,6 +9,9 @@ public struct PocketSphinxConfiguration: Sendable, Equatable {
     public var modelDirectory: String
     /// Decoders created at start; each costs ~90 MB and ~0.3 s.
     public var poolSize: Int
+    /// Threads that run decoder calls; `nil` means one per CPU core (at most one per decoder). More threads than
+    /// cores only makes decoders preempt each other mid-chunk and evict each other's data from the caches.
+    public var threads: Int?
     /// Sessions allowed to wait for a decoder once all are in use.
     public var queueCapacity: Int
     /// How long a queued session waits before it is refused as busy.
@@ -28,6 +33,7 @@ public struct PocketSphinxConfiguration: Sendable, Equatable {
     public init(
         modelDirectory: String = Self.defaultModelDirectory,
         poolSize: Int = 2,
+        threads: Int? = nil,
         queueCapacity: Int = 4,
         queueTimeout: Duration = .seconds(10),
         endpointMilliseconds: Int = 600,
@@ -36,11 +42,17 @@ public struct PocketSphinxConfiguration: Sendable, Equatable {
     ) {
         self.modelDirectory = modelDirectory
         self.poolSize = poolSize
+        self.threads = threads
         self.queueCapacity = queueCapacity
         self.queueTimeout = queueTimeout
         self.endpointMilliseconds = endpointMilliseconds
         self.cepstralMeanInit = cepstralMeanInit
         self.extraArguments = extraArguments
+    }
+
+    /// The number of decoder threads in effect.
+    var effectiveThreads: Int {
+        max(1, min(self.poolSize, self.threads ?? ProcessInfo.processInfo.activeProcessorCount))
     }
 
     /// The decoder's command-line arguments (`cmd_ln` style, without argv[0]).

@@ -7,8 +7,9 @@ import Synchronization
 /// The embedded offline engine: PocketSphinx with Debian's US English model.
 ///
 /// Decoders are created once, at start (``run()``), and pooled. Every decoder call runs on a dedicated
-/// `NIOThreadPool` with one thread per decoder, so no session waits behind another's C call and no C
-/// call ever runs on an event loop or the cooperative pool.
+/// `NIOThreadPool`, never on an event loop or the cooperative pool. The pool has one thread per core (not one per
+/// decoder): each 100 ms chunk is then decoded without being preempted by other decoders, which on 2 cores cost
+/// ~20 % more CPU per stream at 8 streams (bench/RESULTS.md).
 public final class PocketSphinxRecognizer: SpeechRecognizer, Service {
     public let name = "pocketsphinx"
     public let sampleRate = 16_000
@@ -21,7 +22,7 @@ public final class PocketSphinxRecognizer: SpeechRecognizer, Service {
 
     public init(configuration: PocketSphinxConfiguration, logger: Logger) {
         self.configuration = configuration
-        self.threadPool = NIOThreadPool(numberOfThreads: max(1, configuration.poolSize))
+        self.threadPool = NIOThreadPool(numberOfThreads: configuration.effectiveThreads)
         self.threadPool.start()
         self.pool = DecoderPool(queueCapacity: configuration.queueCapacity, queueTimeout: configuration.queueTimeout)
         self.logger = logger

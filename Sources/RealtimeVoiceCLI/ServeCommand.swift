@@ -54,6 +54,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "PocketSphinx decoders (concurrent streams), ~90 MB each. [env: REALTIME_VOICE_DECODERS] (default: CPU count)")
     var decoders: Int?
 
+    @Option(help: "Threads running decoder calls (more than the cores only adds preemption). [env: REALTIME_VOICE_DECODER_THREADS] (default: CPU count)")
+    var decoderThreads: Int?
+
     @Option(help: "Sessions that may wait for a busy decoder; more are refused as busy. [env: REALTIME_VOICE_QUEUE_SIZE] (default: 4)")
     var queueSize: Int?
 

@@ -58,6 +58,7 @@ struct ServeSettings {
         configuration.pocketSphinx = PocketSphinxConfiguration(
             modelDirectory: try value(command.modelDir, "REALTIME_VOICE_MODEL_DIR", { $0 }) ?? PocketSphinxConfiguration.defaultModelDirectory,
             poolSize: decoders,
+            threads: try value(command.decoderThreads, "REALTIME_VOICE_DECODER_THREADS", Int.init),
             queueCapacity: queue,
             queueTimeout: try seconds(command.queueTimeout, "REALTIME_VOICE_QUEUE_TIMEOUT", default: 10),
             endpointMilliseconds: endpoint

@@ -18,7 +18,7 @@ def test_help_documents_every_limit_and_its_variable():
         ("--endpoint-ms", "REALTIME_VOICE_ENDPOINT_MS"), ("--decoders", "REALTIME_VOICE_DECODERS"),
         ("--queue-size", "REALTIME_VOICE_QUEUE_SIZE"), ("--queue-timeout", "REALTIME_VOICE_QUEUE_TIMEOUT"),
         ("--model-dir", "REALTIME_VOICE_MODEL_DIR"), ("--max-buffered-audio", "REALTIME_VOICE_MAX_BUFFERED_AUDIO"),
-        ("--log-level", "REALTIME_VOICE_LOG_LEVEL"),
+        ("--log-level", "REALTIME_VOICE_LOG_LEVEL"), ("--decoder-threads", "REALTIME_VOICE_DECODER_THREADS"),
     ]:
         assert flag in text and variable in text, flag
     assert "REALTIME_VOICE_JWT_SECRET" in text
