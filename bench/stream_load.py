@@ -28,8 +28,9 @@ def proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def session(url: str, pcm: bytes, rate: int, frame_ms: int, paced: bool = True) -> dict:
+async def session(url: str, pcm: bytes, rate: int, frame_ms: int, paced: bool = True, delay: float = 0) -> dict:
     loop = asyncio.get_running_loop()
+    await asyncio.sleep(delay)
     step = rate * 2 * frame_ms // 1000
     record = {"finals": [], "first_partial": None}
     async with websockets.connect(url, max_size=2**20, open_timeout=60) as ws:
@@ -103,6 +104,7 @@ async def main() -> None:
     parser.add_argument("--frame-ms", type=int, default=100)
     parser.add_argument("--server-pid", type=int, required=True)
     parser.add_argument("--unpaced", action="store_true", help="send as fast as the server takes it")
+    parser.add_argument("--spread-ms", type=int, default=2000, help="session starts spread evenly over this time, as independent users")
     args = parser.parse_args()
 
     pcm = open(args.pcm, "rb").read()
@@ -111,13 +113,14 @@ async def main() -> None:
     rss_before = proc_rss_mb(args.server_pid)
     rss_peak = rss_before
     wall_start = time.monotonic()
-    async def guarded() -> dict:
+    async def guarded(index: int) -> dict:
         try:
-            return await session(args.url, pcm, args.rate, args.frame_ms, not args.unpaced)
+            delay = index * args.spread_ms / 1000 / args.sessions
+            return await session(args.url, pcm, args.rate, args.frame_ms, not args.unpaced, delay)
         except Exception as error:  # a session that failed is counted, not fatal
             return {"finals": [], "first_partial": None, "start": 0, "error": f"{type(error).__name__}: {error}"[:120]}
 
-    tasks = [asyncio.create_task(guarded()) for _ in range(args.sessions)]
+    tasks = [asyncio.create_task(guarded(index)) for index in range(args.sessions)]
     while not all(task.done() for task in tasks):
         await asyncio.sleep(0.25)
         rss_peak = max(rss_peak, proc_rss_mb(args.server_pid))
