@@ -9,8 +9,8 @@ ARGS ?=
 PYTHON ?= python3
 VENV := .venv
 
-# Run time: the PocketSphinx engine and its US English model, the resampler.
-RUN_PACKAGES := libpocketsphinx-dev pocketsphinx-en-us libsoxr-dev pkg-config
+# Run time: the PocketSphinx engine and its US English model, the resampler, ffmpeg (decoding uploads).
+RUN_PACKAGES := libpocketsphinx-dev pocketsphinx-en-us libsoxr-dev pkg-config ffmpeg
 # Tests: speech synthesis and real recordings, audio conversion, Python for the third-party clients.
 TEST_PACKAGES := pocketsphinx-testdata flite sox python3 python3-venv
 

@@ -109,7 +109,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PocketSphinxEngineTests",
-            dependencies: ["PocketSphinxEngine", "SpeechEngine", "TestAudio"],
+            dependencies: ["PocketSphinxEngine", "SpeechEngine", "RealtimeVoiceAudio", "TestAudio"],
             swiftSettings: testSwiftSettings
         ),
         .testTarget(

@@ -14,7 +14,7 @@ public enum TestAudio {
         return url
     }()
 
-    private static let generation = NSLock()
+    static let generation = NSLock()
 
     /// Debian's pocketsphinx-testdata recordings (16 kHz mono), with their reference transcripts.
     public static let librivoxDirectory = "/usr/share/pocketsphinx/test/data/librivox"

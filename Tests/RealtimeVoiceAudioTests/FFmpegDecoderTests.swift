@@ -1,0 +1,66 @@
+import Foundation
+import TestAudio
+import Testing
+
+@testable import RealtimeVoiceAudio
+
+@Suite("Format sniffing and ffmpeg decoding")
+struct FFmpegDecoderTests {
+    static let expected: [String: AudioContainer] = [
+        "mp3": .mp3, "m4a": .mp4, "ogg": .ogg, "webm": .webm, "flac": .flac, "aac": .aac, "wav": .wav,
+    ]
+
+    @Test("each upload format is told from its bytes and decodes to 16 kHz mono of the right length", arguments: TestAudio.encodings.map(\.name))
+    func decodesFormat(name: String) throws {
+        let wav = try TestAudio.speech("go forward ten meters")
+        let original = try TestAudio.samples(ofWAV: wav)
+        let file = try TestAudio.encoded(wav, as: name)
+        let bytes = [UInt8](try Data(contentsOf: file))
+        #expect(AudioContainer.sniff(bytes) == Self.expected[name])
+        let decoded = try FFmpegDecoder().decode(bytes)
+        #expect(decoded.sampleRate == 16_000)
+        let originalMs = original.samples.count * 1000 / original.sampleRate
+        // Encoders pad a little (MP3 and AAC frames, Opus pre-skip).
+        #expect(abs(decoded.durationMs - originalMs) <= 120, "\(name): \(decoded.durationMs) ms vs \(originalMs) ms")
+    }
+
+    @Test("SILK is named and refused; random bytes and truncated files are clear errors")
+    func refusals() throws {
+        let wechatSilk = Self.error { _ = try FFmpegDecoder().decode([0x02] + Array("#!SILK_V3".utf8) + [UInt8](repeating: 7, count: 100)) }
+        #expect(wechatSilk?.code == "unsupported_format")
+        var silkMessage = ""
+        do { _ = try FFmpegDecoder().decode(Array("#!SILK_V3".utf8) + [1, 2, 3]) } catch { silkMessage = error.message }
+        #expect(silkMessage.contains("SILK"))
+
+        var generator = SystemRandomNumberGenerator()
+        let random = (0..<4096).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let randomError = Self.error { _ = try FFmpegDecoder().decode([0x00, 0x01] + random) }
+        #expect(randomError?.code == "unsupported_format")
+
+        let mp3 = [UInt8](try Data(contentsOf: TestAudio.encoded(TestAudio.speech("go forward ten meters"), as: "mp3")))
+        let truncated = Self.error { _ = try FFmpegDecoder().decode(Array(mp3.prefix(300))) }
+        #expect(["undecodable_audio"].contains(truncated?.code ?? "decoded"), "\(String(describing: truncated))")
+
+        let m4a = [UInt8](try Data(contentsOf: TestAudio.encoded(TestAudio.speech("go forward ten meters"), as: "m4a")))
+        let cut = Self.error { _ = try FFmpegDecoder().decode(Array(m4a.prefix(m4a.count / 2))) }
+        #expect(cut?.code == "undecodable_audio", "\(String(describing: cut))")
+    }
+
+    @Test("audio longer than the limit is audio_too_long, and decoding stops just past the limit")
+    func tooLong() throws {
+        let wav = try TestAudio.speech("go forward ten meters and then turn left at the corner of the street")
+        let error = Self.error { _ = try FFmpegDecoder(maxDuration: .seconds(1)).decode([UInt8](try Data(contentsOf: wav))) }
+        #expect(error?.code == "audio_too_long")
+    }
+
+    static func error(_ body: () throws -> Void) -> AudioFormatError? {
+        do {
+            try body()
+            return nil
+        } catch let error as AudioFormatError {
+            return error
+        } catch {
+            return AudioFormatError(code: "other", message: "\(error)")
+        }
+    }
+}
