@@ -96,30 +96,4 @@ public final class PocketSphinxRecognizer: SpeechRecognizer, Service {
         }
         await self.pool.release(decoder)
     }
-
-    /// Recognise a whole recording in one session: the same decoding as a stream, without a gateway.
-    public func transcribe(_ samples: [Int16], chunkSamples: Int = 1_600) async throws -> [RecognizedSegment] {
-        let chunks = stride(from: 0, to: samples.count, by: chunkSamples).map {
-            Array(samples[$0..<min(samples.count, $0 + chunkSamples)])
-        }
-        let collected = Mutex<[RecognizedSegment]>([])
-        try await self.recognize(chunks.async, options: RecognitionOptions(), onStart: {}) { event in
-            if case .final(let segment) = event { collected.withLock { $0.append(segment) } }
-        }
-        return collected.withLock { $0 }
-    }
-}
-
-/// An array as an `AsyncSequence`, for feeding whole recordings.
-struct ArrayAsyncSequence<Element: Sendable>: AsyncSequence, Sendable {
-    let elements: [Element]
-    struct AsyncIterator: AsyncIteratorProtocol {
-        var iterator: IndexingIterator<[Element]>
-        mutating func next() async -> Element? { self.iterator.next() }
-    }
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(iterator: self.elements.makeIterator()) }
-}
-
-extension Array where Element: Sendable {
-    var async: ArrayAsyncSequence<Element> { ArrayAsyncSequence(elements: self) }
 }

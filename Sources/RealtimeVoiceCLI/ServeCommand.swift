@@ -9,7 +9,7 @@ import RealtimeVoiceServer
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the gateway: GET /health, WebSocket /api/realtime-voice/stream and /api/realtime-voice/echo.",
+        abstract: "Run the gateway: GET /health, WebSocket /api/realtime-voice/stream and /echo, POST /api/realtime-voice/recognize.",
         discussion: """
             Every option can also be set by the environment variable named in its help; a flag wins over the variable.
             Authentication: clients send 'token: T', 'Authorization: Bearer T' or '?token=T'. Tokens come from --token / \
@@ -62,6 +62,18 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "Seconds a session may wait for a decoder before it is refused as busy. [env: REALTIME_VOICE_QUEUE_TIMEOUT] (default: 10)")
     var queueTimeout: Double?
+
+    @Option(help: "Largest upload to /api/realtime-voice/recognize, in bytes. [env: REALTIME_VOICE_MAX_UPLOAD_BYTES] (default: 10485760)")
+    var maxUploadBytes: Int?
+
+    @Option(help: "Longest uploaded recording, in seconds. [env: REALTIME_VOICE_MAX_UPLOAD_SECONDS] (default: 60)")
+    var maxUploadSeconds: Double?
+
+    @Option(help: "Uploads decoded or recognised at once; more are answered busy. [env: REALTIME_VOICE_MAX_CONCURRENT_UPLOADS] (default: 8)")
+    var maxConcurrentUploads: Int?
+
+    @Option(help: "Seconds one ffmpeg decode of an upload may take. [env: REALTIME_VOICE_DECODE_TIMEOUT] (default: 30)")
+    var decodeTimeout: Double?
 
     @Option(help: "PocketSphinx model folder. [env: REALTIME_VOICE_MODEL_DIR] (default: \(PocketSphinxConfiguration.defaultModelDirectory))")
     var modelDir: String?

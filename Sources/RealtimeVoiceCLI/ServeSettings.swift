@@ -49,6 +49,16 @@ struct ServeSettings {
             maxBufferedAudio: try seconds(command.maxBufferedAudio, "REALTIME_VOICE_MAX_BUFFERED_AUDIO", default: 60)
         )
 
+        configuration.uploads = UploadLimits(
+            maxBytes: try value(command.maxUploadBytes, "REALTIME_VOICE_MAX_UPLOAD_BYTES", Int.init) ?? 10 * 1024 * 1024,
+            maxDuration: try seconds(command.maxUploadSeconds, "REALTIME_VOICE_MAX_UPLOAD_SECONDS", default: 60),
+            decodeTimeout: try seconds(command.decodeTimeout, "REALTIME_VOICE_DECODE_TIMEOUT", default: 30),
+            maxConcurrent: try value(command.maxConcurrentUploads, "REALTIME_VOICE_MAX_CONCURRENT_UPLOADS", Int.init) ?? 8
+        )
+        guard configuration.uploads.maxBytes >= 1024, configuration.uploads.maxConcurrent >= 1 else {
+            throw ValidationError("The upload limit must be at least 1024 bytes and at least 1 concurrent upload.")
+        }
+
         let decoders = try value(command.decoders, "REALTIME_VOICE_DECODERS", Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
         let queue = try value(command.queueSize, "REALTIME_VOICE_QUEUE_SIZE", Int.init) ?? 4
         let endpoint = try value(command.endpointMs, "REALTIME_VOICE_ENDPOINT_MS", Int.init) ?? 600

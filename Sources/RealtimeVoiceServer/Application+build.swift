@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
@@ -39,6 +40,8 @@ public enum Gateway {
         router.middlewares.add(GatewayResponseMiddleware(instanceID: configuration.instanceID))
         router.middlewares.add(AuthMiddleware(authenticator: authenticator))
         GatewayRoutes(engines: engines).add(to: router)
+        let decodePool = BlockingWorkPool(numberOfThreads: max(2, ProcessInfo.processInfo.activeProcessorCount))
+        RecognizeRoutes(recognizer: UploadRecognizer(engines: engines, limits: configuration.uploads, decodePool: decodePool.pool)).add(to: router)
 
         let decision = WebSocketUpgradeDecision(
             authenticator: authenticator,
@@ -62,7 +65,7 @@ public enum Gateway {
             router: router,
             server: server,
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            services: [pocketSphinx],
+            services: [pocketSphinx, decodePool],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger
         )

@@ -148,7 +148,7 @@ struct PocketSphinxRecognizerTests {
 
     static func busyError(_ recognizer: PocketSphinxRecognizer) async -> RecognitionError? {
         do {
-            try await recognizer.recognize([[Int16]]().async, options: .init(), onStart: {}) { _ in }
+            _ = try await recognizer.transcribe([])
             return nil
         } catch let error as RecognitionError {
             return error

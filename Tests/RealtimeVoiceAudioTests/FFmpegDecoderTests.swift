@@ -7,7 +7,7 @@ import Testing
 @Suite("Format sniffing and ffmpeg decoding")
 struct FFmpegDecoderTests {
     static let expected: [String: AudioContainer] = [
-        "mp3": .mp3, "m4a": .mp4, "ogg": .ogg, "webm": .webm, "flac": .flac, "aac": .aac, "wav": .wav,
+        "mp3": .mp3, "m4a": .mp4, "ogg": .ogg, "webm": .webm, "flac": .flac, "aac": .aac, "wav": .wav, "wav24": .wav, "wavf32": .wav,
     ]
 
     @Test("each upload format is told from its bytes and decodes to 16 kHz mono of the right length", arguments: TestAudio.encodings.map(\.name))

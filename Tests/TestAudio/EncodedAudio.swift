@@ -10,6 +10,8 @@ extension TestAudio {
         ("flac", ["-c:a", "flac"]),
         ("aac", ["-c:a", "aac", "-b:a", "64k", "-f", "adts"]),
         ("wav", ["-c:a", "pcm_s16le", "-ar", "44100", "-ac", "2"]),
+        ("wav24", ["-c:a", "pcm_s24le", "-ar", "48000", "-f", "wav"]),
+        ("wavf32", ["-c:a", "pcm_f32le", "-ar", "22050", "-f", "wav"]),
     ]
 
     /// `wav` re-encoded by ffmpeg as `name` (see ``encodings``).

@@ -19,6 +19,8 @@ def test_help_documents_every_limit_and_its_variable():
         ("--queue-size", "REALTIME_VOICE_QUEUE_SIZE"), ("--queue-timeout", "REALTIME_VOICE_QUEUE_TIMEOUT"),
         ("--model-dir", "REALTIME_VOICE_MODEL_DIR"), ("--max-buffered-audio", "REALTIME_VOICE_MAX_BUFFERED_AUDIO"),
         ("--log-level", "REALTIME_VOICE_LOG_LEVEL"), ("--decoder-threads", "REALTIME_VOICE_DECODER_THREADS"),
+        ("--max-upload-bytes", "REALTIME_VOICE_MAX_UPLOAD_BYTES"), ("--max-upload-seconds", "REALTIME_VOICE_MAX_UPLOAD_SECONDS"),
+        ("--max-concurrent-uploads", "REALTIME_VOICE_MAX_CONCURRENT_UPLOADS"), ("--decode-timeout", "REALTIME_VOICE_DECODE_TIMEOUT"),
     ]:
         assert flag in text and variable in text, flag
     assert "REALTIME_VOICE_JWT_SECRET" in text

@@ -11,6 +11,7 @@ public struct GatewayConfiguration: Sendable {
     public var engine: String
     public var auth: AuthConfiguration
     public var limits: StreamLimits
+    public var uploads: UploadLimits
     public var pocketSphinx: PocketSphinxConfiguration
     /// Stamped on every response as `X-Realtime-Voice-Instance` (`REALTIME_VOICE_INSTANCE_ID`).
     public var instanceID: String
@@ -21,6 +22,7 @@ public struct GatewayConfiguration: Sendable {
         engine: String = "pocketsphinx",
         auth: AuthConfiguration = .init(),
         limits: StreamLimits = .init(),
+        uploads: UploadLimits = .init(),
         pocketSphinx: PocketSphinxConfiguration = .init(),
         instanceID: String = GatewayConfiguration.defaultInstanceID
     ) {
@@ -29,6 +31,7 @@ public struct GatewayConfiguration: Sendable {
         self.engine = engine
         self.auth = auth
         self.limits = limits
+        self.uploads = uploads
         self.pocketSphinx = pocketSphinx
         self.instanceID = instanceID
     }
@@ -87,5 +90,24 @@ public struct StreamLimits: Sendable {
         self.maxSessionDuration = maxSessionDuration
         self.pingInterval = pingInterval
         self.maxBufferedAudio = maxBufferedAudio
+    }
+}
+
+/// Limits of one-shot recognition (`POST /api/realtime-voice/recognize`).
+public struct UploadLimits: Sendable {
+    /// Largest upload, enforced while the body streams in (`audio_too_large`, 413).
+    public var maxBytes: Int
+    /// Longest recording (`audio_too_long`, 413).
+    public var maxDuration: Duration
+    /// Wall-clock limit of one ffmpeg decode.
+    public var decodeTimeout: Duration
+    /// Uploads decoded or recognised at once; more are answered `busy` (503, `Retry-After`).
+    public var maxConcurrent: Int
+
+    public init(maxBytes: Int = 10 * 1024 * 1024, maxDuration: Duration = .seconds(60), decodeTimeout: Duration = .seconds(30), maxConcurrent: Int = 8) {
+        self.maxBytes = maxBytes
+        self.maxDuration = maxDuration
+        self.decodeTimeout = decodeTimeout
+        self.maxConcurrent = maxConcurrent
     }
 }

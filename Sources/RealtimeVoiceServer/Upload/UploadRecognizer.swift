@@ -1,0 +1,114 @@
+import Hummingbird
+import NIOPosix
+import RealtimeVoiceAudio
+import SpeechEngine
+import Synchronization
+
+/// One-shot recognition of an uploaded recording: sniff, decode with ffmpeg on a dedicated thread pool, recognise.
+///
+/// At most `maxConcurrent` uploads are decoded or recognised at once; the next is answered `busy` (503 with
+/// `Retry-After`) rather than queued without bound.
+final class UploadRecognizer: Sendable {
+    struct Result: Sendable {
+        var text: String
+        var durationMs: Int
+        var engine: String
+        var language: String
+        var segments: [RecognizedSegment]
+    }
+
+    let engines: EngineRegistry
+    let limits: UploadLimits
+    private let decodePool: NIOThreadPool
+    private let inFlight = Atomic<Int>(0)
+
+    init(engines: EngineRegistry, limits: UploadLimits, decodePool: NIOThreadPool) {
+        self.engines = engines
+        self.limits = limits
+        self.decodePool = decodePool
+    }
+
+    func recognize(_ upload: UploadedAudio, engineName: String?, language: String?, sampleRate: String?) async throws(GatewayError) -> Result {
+        let engineName = engineName.flatMap { $0.isEmpty ? nil : $0 } ?? self.engines.defaultName
+        guard let engine = self.engines[engineName] else {
+            throw GatewayError.unknownEngine("Unknown engine '\(engineName)'; this server has: \(self.engines.names.joined(separator: ", ")).")
+        }
+        let language = language.flatMap { $0.isEmpty ? nil : $0 } ?? "en-US"
+        guard engine.supports(language: language) else {
+            throw GatewayError.unsupportedLanguage("The \(engine.name) engine does not recognise '\(language)'.")
+        }
+        guard self.inFlight.add(1, ordering: .relaxed).newValue <= self.limits.maxConcurrent else {
+            self.inFlight.subtract(1, ordering: .relaxed)
+            throw Self.busy("\(self.limits.maxConcurrent) recordings are being recognised; try again shortly.")
+        }
+        defer { self.inFlight.subtract(1, ordering: .relaxed) }
+
+        let samples = try await self.decode(upload, to: engine.sampleRate, rawSampleRate: sampleRate)
+        let segments: [RecognizedSegment]
+        do {
+            segments = try await engine.transcribe(samples, options: RecognitionOptions(language: language))
+        } catch let error as RecognitionError where error.code == "busy" {
+            throw Self.busy(error.message)
+        } catch let error as RecognitionError {
+            throw GatewayError(status: .internalServerError, code: error.code, message: error.message)
+        } catch {
+            throw GatewayError(status: .internalServerError, code: "engine_failed", message: "Recognition failed.")
+        }
+        return Result(
+            text: segments.map(\.text).filter { !$0.isEmpty }.joined(separator: " "),
+            durationMs: samples.count * 1000 / engine.sampleRate,
+            engine: engine.name,
+            language: language,
+            segments: segments
+        )
+    }
+
+    private func decode(_ upload: UploadedAudio, to rate: Int, rawSampleRate: String?) async throws(GatewayError) -> [Int16] {
+        let container = AudioContainer.sniff(upload.bytes)
+        let maxSamples = Int(self.limits.maxDuration.milliseconds) * rate / 1000
+        if container == .unknown, let raw = rawSampleRate {
+            // Raw PCM s16le, announced by its sample rate.
+            guard let inputRate = Int(raw), StreamParameters.sampleRates.contains(inputRate) else {
+                throw GatewayError.invalidParameter("sample_rate must be an integer from 8000 to 48000 (Hz); got '\(raw)'.")
+            }
+            var input = PCMStreamInput(declaredSampleRate: inputRate, targetSampleRate: rate)
+            let samples: [Int16]
+            do {
+                samples = try input.push(upload.bytes) + input.finish()
+            } catch {
+                throw Self.gatewayError(error)
+            }
+            guard samples.count <= maxSamples else {
+                throw Self.gatewayError(AudioFormatError(code: "audio_too_long", message: "The recording is longer than this server's limit of \(self.limits.maxDuration)."))
+            }
+            return samples
+        }
+        let decoder = FFmpegDecoder(outputSampleRate: rate, maxDuration: self.limits.maxDuration, timeout: self.limits.decodeTimeout)
+        let bytes = upload.bytes
+        do {
+            let decoded = try await self.decodePool.runIfActive { () throws(AudioFormatError) -> FFmpegDecoder.Decoded in
+                try decoder.decode(bytes, container: container)
+            }
+            return decoded.samples
+        } catch let error as AudioFormatError {
+            throw Self.gatewayError(error)
+        } catch {
+            throw GatewayError(status: .serviceUnavailable, code: "server_shutting_down", message: "The server is shutting down.")
+        }
+    }
+
+    static func gatewayError(_ error: AudioFormatError) -> GatewayError {
+        let status: HTTPResponse.Status =
+            switch error.code {
+            case "unsupported_format": .unsupportedMediaType
+            case "undecodable_audio", "invalid_audio": .unprocessableContent
+            case "audio_too_long": .contentTooLarge
+            default: .internalServerError
+            }
+        return GatewayError(status: status, code: error.code, message: error.message)
+    }
+
+    static func busy(_ message: String) -> GatewayError {
+        GatewayError(status: .serviceUnavailable, code: "busy", message: message, headers: [.retryAfter: "1"])
+    }
+}
