@@ -24,14 +24,7 @@ struct RecognizeRoutes<Context: RequestContext>: Sendable {
         let text: String
         let start_ms: Int
         let end_ms: Int
-        let words: [Word]
-    }
-
-    struct Word: Encodable {
-        let text: String
-        let start_ms: Int
-        let end_ms: Int
-        let confidence: Double
+        let words: [WordBody]
     }
 
     let recognizer: UploadRecognizer
@@ -56,9 +49,7 @@ struct RecognizeRoutes<Context: RequestContext>: Sendable {
                     text: segment.text,
                     start_ms: segment.startMs,
                     end_ms: segment.endMs,
-                    words: segment.words.map {
-                        Word(text: $0.text, start_ms: $0.startMs, end_ms: $0.endMs, confidence: ($0.confidence * 1000).rounded() / 1000)
-                    }
+                    words: segment.words.map(WordBody.init)
                 )
             }
         )

@@ -15,14 +15,6 @@ enum ServerMessage: Encodable, Sendable {
         case startMs = "start_ms", endMs = "end_ms", words, durationMs = "duration_ms", code, message
     }
 
-    private struct Word: Encodable {
-        let text: String
-        let startMs: Int
-        let endMs: Int
-        let confidence: Double
-        enum CodingKeys: String, CodingKey { case text, startMs = "start_ms", endMs = "end_ms", confidence }
-    }
-
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: Key.self)
         switch self {
@@ -41,10 +33,7 @@ enum ServerMessage: Encodable, Sendable {
             try container.encode(segment.text, forKey: .text)
             try container.encode(segment.startMs, forKey: .startMs)
             try container.encode(segment.endMs, forKey: .endMs)
-            try container.encode(
-                segment.words.map { Word(text: $0.text, startMs: $0.startMs, endMs: $0.endMs, confidence: ($0.confidence * 1000).rounded() / 1000) },
-                forKey: .words
-            )
+            try container.encode(segment.words.map(WordBody.init), forKey: .words)
         case .completed(let sessionID, let durationMs):
             try container.encode("completed", forKey: .type)
             try container.encode(sessionID, forKey: .sessionID)
