@@ -41,7 +41,9 @@ public enum Gateway {
         router.middlewares.add(AuthMiddleware(authenticator: authenticator))
         GatewayRoutes(engines: engines).add(to: router)
         let decodePool = BlockingWorkPool(numberOfThreads: max(2, ProcessInfo.processInfo.activeProcessorCount))
-        RecognizeRoutes(recognizer: UploadRecognizer(engines: engines, limits: configuration.uploads, decodePool: decodePool.pool)).add(to: router)
+        let uploads = UploadRecognizer(engines: engines, limits: configuration.uploads, decodePool: decodePool.pool)
+        RecognizeRoutes(recognizer: uploads).add(to: router)
+        OpenAITranscriptionRoutes(recognizer: uploads).add(to: router)
 
         let decision = WebSocketUpgradeDecision(
             authenticator: authenticator,

@@ -4,6 +4,7 @@ enum Paths {
     static let echo = "/api/realtime-voice/echo"
     static let stream = "/api/realtime-voice/stream"
     static let recognize = "/api/realtime-voice/recognize"
+    static let openAITranscriptions = "/v1/audio/transcriptions"
     static let webSocketPaths: Set<String> = [echo, stream]
 
     /// Paths whose requests need a token.

@@ -77,9 +77,11 @@ func withGateway(
     logger.logLevel = .warning
     let app = try await Gateway.buildApplication(configuration: configuration, logger: logger)
     try await app.test(.live) { client in
-        // Wait until the decoders are loaded (/health turns 200).
-        for _ in 0..<200 {
-            if try await client.execute(uri: "/health", method: .get).status == .ok { break }
+        // Wait until the decoders are loaded (/health turns 200): with every suite running at once on 2 cores,
+        // loading can take many seconds, and a session opened before would be refused as busy.
+        let deadline = ContinuousClock.now + .seconds(180)
+        while try await client.execute(uri: "/health", method: .get).status != .ok {
+            guard ContinuousClock.now < deadline else { throw TestAudio.Failure(description: "decoders did not load within 180 s") }
             try await Task.sleep(for: .milliseconds(50))
         }
         try await body(client)

@@ -37,3 +37,15 @@ struct HealthReadinessTests {
         }
     }
 }
+
+@Suite("Subtitles")
+struct SubtitleTests {
+    @Test("SRT and WebVTT cue times")
+    func cueTimes() {
+        #expect(Subtitles.time(3_723_456, ",") == "01:02:03,456")
+        #expect(Subtitles.time(110, ".") == "00:00:00.110")
+        let segments = [RecognizedSegment(index: 0, text: "go forward", startMs: 110, endMs: 1_690, words: [])]
+        #expect(Subtitles.srt(segments) == "1\n00:00:00,110 --> 00:00:01,690\ngo forward\n")
+        #expect(Subtitles.vtt(segments) == "WEBVTT\n\n00:00:00.110 --> 00:00:01.690\ngo forward\n")
+    }
+}

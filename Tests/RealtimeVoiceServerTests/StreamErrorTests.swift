@@ -69,6 +69,8 @@ struct StreamErrorTests {
             let (holding, release) = AsyncStream.makeStream(of: Void.self)
             let (ready, readySignal) = AsyncStream.makeStream(of: Void.self)
             async let holder: Void = {
+                // However the holder ends, the waiting below ends too (no hang if it was refused).
+                defer { readySignal.finish() }
                 _ = try await client.ws("/api/realtime-voice/stream?token=\(testToken)") { inbound, outbound, _ in
                     for try await message in inbound.messages(maxSize: 1 << 16) {
                         if case .text(let text) = message, text.contains("ready") { readySignal.yield() }
@@ -78,7 +80,8 @@ struct StreamErrorTests {
                 }
             }()
             var iterator = ready.makeAsyncIterator()
-            await iterator.next()
+            let holderReady: Void? = await iterator.next()
+            #expect(holderReady != nil, "the first session must get the decoder")
             let result = try await stream(client, frames: [])
             #expect(result.error?.code == "busy")
             #expect(result.closeCode == .unknown(1013))

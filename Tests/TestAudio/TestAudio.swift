@@ -5,6 +5,7 @@ import Foundation
 public enum TestAudio {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     /// Where generated audio is kept for the test run.

@@ -7,7 +7,10 @@ import NIOCore
 /// A recording as uploaded: its bytes and the form's text fields.
 struct UploadedAudio: Sendable {
     var bytes: [UInt8]
+    /// Text fields, first value of each name.
     var fields: [String: String]
+    /// Every value of each text field, in order (`timestamp_granularities[]` repeats).
+    var fieldValues: [String: [String]] = [:]
 
     /// The file's form field names, in order of preference: `wx.uploadFile` is given `audio`; OpenAI clients send `file`.
     static let fileFields = ["audio", "file"]
@@ -48,6 +51,7 @@ struct UploadedAudio: Sendable {
             var data: [UInt8] = []
             var file: [UInt8]?
             var fields: [String: String] = [:]
+            var fieldValues: [String: [String]] = [:]
             var failure: GatewayError?
         }
         let collector = Collector()
@@ -70,7 +74,9 @@ struct UploadedAudio: Sendable {
             if Self.fileFields.contains(name) {
                 if collector.file == nil || name == Self.fileFields[0] { collector.file = collector.data }
             } else if collector.data.count <= Self.maxFieldBytes {
-                collector.fields[name] = String(decoding: collector.data, as: UTF8.self)
+                let value = String(decoding: collector.data, as: UTF8.self)
+                if collector.fields[name] == nil { collector.fields[name] = value }
+                collector.fieldValues[name, default: []].append(value)
             }
         }
         var received = 0
@@ -87,7 +93,7 @@ struct UploadedAudio: Sendable {
             throw GatewayError(status: .badRequest, code: "invalid_multipart", message: "The multipart body could not be parsed: \(error).")
         }
         guard let file = collector.file, !file.isEmpty else { throw Self.missing() }
-        return UploadedAudio(bytes: file, fields: collector.fields)
+        return UploadedAudio(bytes: file, fields: collector.fields, fieldValues: collector.fieldValues)
     }
 
     static func boundary(of contentType: String) -> String? {
