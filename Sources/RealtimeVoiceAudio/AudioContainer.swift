@@ -25,6 +25,13 @@ public enum AudioContainer: String, Sendable, CaseIterable {
     /// Containers whose index may sit at the end of the file (MP4's `moov`): they must be decoded from a file.
     public var needsSeekableInput: Bool { self == .mp4 }
 
+    /// True when `bytes` were recognised only by an MPEG/ADTS frame sync (`0xFFF…`): a weak signature that raw PCM
+    /// can carry by chance (a sample of -1 is `FF FF`). Raw PCM announced by a sample rate wins over it.
+    public static func isFrameSyncOnly(_ bytes: some Collection<UInt8>) -> Bool {
+        let container = Self.sniff(bytes)
+        return (container == .mp3 || container == .aac) && !bytes.starts(with: Array("ID3".utf8))
+    }
+
     /// Looks at the magic numbers at the start of `bytes` (the first 64 are enough).
     public static func sniff(_ bytes: some Collection<UInt8>) -> AudioContainer {
         let head = Array(bytes.prefix(64))

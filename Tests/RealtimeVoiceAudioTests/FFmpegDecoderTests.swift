@@ -24,6 +24,14 @@ struct FFmpegDecoderTests {
         #expect(abs(decoded.durationMs - originalMs) <= 120, "\(name): \(decoded.durationMs) ms vs \(originalMs) ms")
     }
 
+    @Test("raw PCM starting with a sample of -1 looks like an MPEG frame sync, and is known as a weak signature")
+    func frameSyncIsWeak() {
+        let pcm: [UInt8] = [0xFF, 0xFF, 0xFE, 0xFF, 0x01, 0x00]
+        #expect(AudioContainer.sniff(pcm) == .mp3)
+        #expect(AudioContainer.isFrameSyncOnly(pcm))
+        #expect(!AudioContainer.isFrameSyncOnly(Array("ID3".utf8) + pcm))
+    }
+
     @Test("SILK is named and refused; random bytes and truncated files are clear errors")
     func refusals() throws {
         let wechatSilk = Self.error { _ = try FFmpegDecoder().decode([0x02] + Array("#!SILK_V3".utf8) + [UInt8](repeating: 7, count: 100)) }

@@ -92,7 +92,8 @@ struct RecognizeTests {
             var raw = Self.tokenHeader
             raw[.contentType] = "audio/wav"
             #expect(try await Self.post(client, ByteBuffer(bytes: bytes), raw).1.data?.text.isEmpty == false)
-            let pcm = Self.multipart(file: TestAudio.bytes(of: pcm48k.samples), fields: ["sample_rate": "48000"])
+            // Starts with a sample of -1 (bytes FF FF), which a frame-sync sniffer would take for MP3.
+            let pcm = Self.multipart(file: TestAudio.bytes(of: [-1, -1] + pcm48k.samples), fields: ["sample_rate": "48000"])
             let (status, envelope, _) = try await Self.post(client, pcm.0, pcm.1)
             #expect(status == .ok)
             #expect(TestAudio.wordErrorRate(reference: Self.sentence, hypothesis: envelope.data?.text ?? "") <= 0.3)

@@ -66,7 +66,7 @@ final class UploadRecognizer: Sendable {
     private func decode(_ upload: UploadedAudio, to rate: Int, rawSampleRate: String?) async throws(GatewayError) -> [Int16] {
         let container = AudioContainer.sniff(upload.bytes)
         let maxSamples = Int(self.limits.maxDuration.milliseconds) * rate / 1000
-        if container == .unknown, let raw = rawSampleRate {
+        if let raw = rawSampleRate, container == .unknown || AudioContainer.isFrameSyncOnly(upload.bytes) {
             // Raw PCM s16le, announced by its sample rate.
             guard let inputRate = Int(raw), StreamParameters.sampleRates.contains(inputRate) else {
                 throw GatewayError.invalidParameter("sample_rate must be an integer from 8000 to 48000 (Hz); got '\(raw)'.")
