@@ -47,7 +47,7 @@ public struct FFmpegDecoder: Sendable {
         }
         let file = try Self.writePrivateFile(data)
         defer { try? FileManager.default.removeItem(at: file) }
-        let maxSeconds = Double(self.maxDuration.components.seconds) + Double(self.maxDuration.components.attoseconds) / 1e18
+        let maxSeconds = self.maxDuration.seconds
         let output = try self.run([
             "-nostdin", "-hide_banner", "-loglevel", "error",
             "-i", file.path,
@@ -83,7 +83,7 @@ public struct FFmpegDecoder: Sendable {
             throw AudioFormatError(code: "decoder_unavailable", message: "ffmpeg could not be started (apt-get install ffmpeg): \(error).")
         }
         let timedOut = TimeoutFlag()
-        let seconds = Double(self.timeout.components.seconds) + Double(self.timeout.components.attoseconds) / 1e18
+        let seconds = self.timeout.seconds
         let killer = DispatchWorkItem { [process] in
             if process.isRunning {
                 timedOut.set()
@@ -131,4 +131,11 @@ private final class TimeoutFlag: @unchecked Sendable {
     private var value = false
     func set() { self.lock.withLock { self.value = true } }
     var isSet: Bool { self.lock.withLock { self.value } }
+}
+
+extension Duration {
+    /// The duration in seconds, as ffmpeg's `-t` and Dispatch deadlines take it.
+    fileprivate var seconds: Double {
+        Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18
+    }
 }
