@@ -8,7 +8,7 @@ import Testing
 
 @testable import RealtimeVoiceServer
 
-@Suite("One-shot recognition: POST /api/realtime-voice/recognize")
+@Suite("One-shot recognition: POST /api/realtime-voice/recognize", .serialized)
 struct RecognizeTests {
     static let sentence = "please turn off the lights in the kitchen"
     static let tokenHeader: HTTPFields = [HTTPField.Name("token")!: testToken]
