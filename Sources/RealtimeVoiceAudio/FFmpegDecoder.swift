@@ -42,6 +42,13 @@ public struct FFmpegDecoder: Sendable {
                 code: "unsupported_format",
                 message: "Not a recording this server understands: send WAV, MP3, AAC/M4A, Ogg/Opus, WebM/Opus or FLAC (the format is told from the file's first bytes)."
             )
+        case .mp3:
+            if let cut = MP3FrameScan.truncation(of: data) {
+                throw AudioFormatError(
+                    code: "undecodable_audio",
+                    message: "The MP3 file is cut short (\(cut.actualBytes) of the \(cut.expectedBytes) bytes its frames declare): was the upload interrupted?"
+                )
+            }
         default:
             break
         }
@@ -135,7 +142,7 @@ private final class TimeoutFlag: @unchecked Sendable {
 
 extension Duration {
     /// The duration in seconds, as ffmpeg's `-t` and Dispatch deadlines take it.
-    fileprivate var seconds: Double {
+    var seconds: Double {
         Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18
     }
 }

@@ -49,3 +49,10 @@ public struct RecognitionOptions: Sendable, Equatable {
         self.language = language
     }
 }
+
+extension Array where Element == RecognizedSegment {
+    /// The transcript: the segments' texts, empty ones skipped, joined by spaces.
+    public var transcript: String {
+        self.map(\.text).filter { !$0.isEmpty }.joined(separator: " ")
+    }
+}

@@ -7,7 +7,7 @@ import Testing
 @Suite("Format sniffing and ffmpeg decoding")
 struct FFmpegDecoderTests {
     static let expected: [String: AudioContainer] = [
-        "mp3": .mp3, "m4a": .mp4, "ogg": .ogg, "webm": .webm, "flac": .flac, "aac": .aac, "wav": .wav, "wav24": .wav, "wavf32": .wav,
+        "mp3": .mp3, "mp3cbr": .mp3, "m4a": .mp4, "ogg": .ogg, "webm": .webm, "flac": .flac, "aac": .aac, "wav": .wav, "wav24": .wav, "wavf32": .wav,
     ]
 
     @Test("each upload format is told from its bytes and decodes to 16 kHz mono of the right length", arguments: TestAudio.encodings.map(\.name))
@@ -52,6 +52,24 @@ struct FFmpegDecoderTests {
         let m4a = [UInt8](try Data(contentsOf: TestAudio.encoded(TestAudio.speech("go forward ten meters"), as: "m4a")))
         let cut = Self.error { _ = try FFmpegDecoder().decode(Array(m4a.prefix(m4a.count / 2))) }
         #expect(cut?.code == "undecodable_audio", "\(String(describing: cut))")
+    }
+
+    @Test("a cut MP3 is told from a whole one, with a Xing header and without", arguments: ["mp3", "mp3cbr"])
+    func truncatedMP3(name: String) throws {
+        let mp3 = [UInt8](try Data(contentsOf: TestAudio.encoded(TestAudio.speech("go forward ten meters"), as: name)))
+        #expect(MP3FrameScan.truncation(of: mp3) == nil)
+        #expect(MP3FrameScan.truncation(of: mp3 + Array("TAG".utf8) + [UInt8](repeating: 0x20, count: 125)) == nil, "an ID3v1 tag is not a frame")
+        let cuts = Array(stride(from: 200, to: mp3.count - 1, by: 37))
+        let missed = cuts.filter { MP3FrameScan.truncation(of: mp3.prefix($0)) == nil }
+        if name == "mp3" {
+            #expect(missed.isEmpty, "the Info header declares the length: \(missed)")
+        } else {
+            // Without one, only a cut exactly between two frames (1 in ~150 bytes) looks whole.
+            #expect(missed.count * 20 < cuts.count, "\(missed.count) of \(cuts.count) cuts missed")
+        }
+        let error = Self.error { _ = try FFmpegDecoder().decode(Array(mp3.prefix(mp3.count / 2 + 1))) }
+        #expect(error?.code == "undecodable_audio")
+        #expect(error?.message.contains("cut short") == true, "\(String(describing: error))")
     }
 
     @Test("audio longer than the limit is audio_too_long, and decoding stops just past the limit")

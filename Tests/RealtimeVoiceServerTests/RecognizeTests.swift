@@ -116,6 +116,7 @@ struct RecognizeTests {
     func errors() async throws {
         let wav = try TestAudio.speech("go forward ten meters and then turn left at the corner")
         let m4a = [UInt8](try Data(contentsOf: TestAudio.encoded(wav, as: "m4a")))
+        let mp3 = [UInt8](try Data(contentsOf: TestAudio.encoded(wav, as: "mp3")))
         var generator = SystemRandomNumberGenerator()
         let random = (0..<5000).map { _ in UInt8.random(in: 0...255, using: &generator) }
         var configuration = testConfiguration()
@@ -127,6 +128,7 @@ struct RecognizeTests {
                 Self.upload(file: [0x00, 0x00] + random).tuple(.unsupportedMediaType, "unsupported_format"),
                 Self.upload(file: [0x02] + Array("#!SILK_V3".utf8) + random).tuple(.unsupportedMediaType, "unsupported_format"),
                 Self.upload(file: Array(m4a.prefix(m4a.count / 2))).tuple(.unprocessableContent, "undecodable_audio"),
+                Self.upload(file: Array(mp3.prefix(mp3.count / 2))).tuple(.unprocessableContent, "undecodable_audio"),
                 Self.upload(file: [UInt8](try Data(contentsOf: wav))).tuple(.contentTooLarge, "audio_too_long"),
                 Self.upload(file: [UInt8](repeating: 1, count: 300_000)).tuple(.contentTooLarge, "audio_too_large"),
             ]

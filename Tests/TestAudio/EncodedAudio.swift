@@ -4,6 +4,8 @@ extension TestAudio {
     /// The formats uploads come in, each made with ffmpeg from a WAV: (file extension, ffmpeg codec arguments).
     public static let encodings: [(name: String, arguments: [String])] = [
         ("mp3", ["-c:a", "libmp3lame", "-b:a", "64k"]),
+        // Constant bit rate, MPEG-1 frames, no Xing/Info header (as simple encoders write).
+        ("mp3cbr", ["-c:a", "libmp3lame", "-b:a", "48k", "-ar", "44100", "-write_xing", "0", "-f", "mp3"]),
         ("m4a", ["-c:a", "aac", "-b:a", "64k"]),  // moov atom at the end, as ffmpeg writes it by default
         ("ogg", ["-c:a", "libopus", "-b:a", "32k"]),
         ("webm", ["-c:a", "libopus", "-b:a", "32k"]),

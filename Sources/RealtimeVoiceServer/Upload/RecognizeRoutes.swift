@@ -10,21 +10,7 @@ struct RecognizeRoutes<Context: RequestContext>: Sendable {
     struct Envelope: Encodable {
         let code: Int
         let message: String
-        let data: Data
-    }
-
-    struct Data: Encodable {
-        let text: String
-        let duration_ms: Int
-        let engine: String
-        let segments: [Segment]
-    }
-
-    struct Segment: Encodable {
-        let text: String
-        let start_ms: Int
-        let end_ms: Int
-        let words: [WordBody]
+        let data: TranscriptBody
     }
 
     let recognizer: UploadRecognizer
@@ -39,19 +25,7 @@ struct RecognizeRoutes<Context: RequestContext>: Sendable {
         }
     }
 
-    static func data(_ result: UploadRecognizer.Result) -> Data {
-        Data(
-            text: result.text,
-            duration_ms: result.durationMs,
-            engine: result.engine,
-            segments: result.segments.map { segment in
-                Segment(
-                    text: segment.text,
-                    start_ms: segment.startMs,
-                    end_ms: segment.endMs,
-                    words: segment.words.map(WordBody.init)
-                )
-            }
-        )
+    static func data(_ result: UploadRecognizer.Result) -> TranscriptBody {
+        TranscriptBody(durationMs: result.durationMs, engine: result.engine, segments: result.segments)
     }
 }

@@ -55,7 +55,7 @@ final class UploadRecognizer: Sendable {
             throw GatewayError(status: .internalServerError, code: "engine_failed", message: "Recognition failed.")
         }
         return Result(
-            text: segments.map(\.text).filter { !$0.isEmpty }.joined(separator: " "),
+            text: segments.transcript,
             durationMs: samples.count * 1000 / engine.sampleRate,
             engine: engine.name,
             language: language,
@@ -64,32 +64,19 @@ final class UploadRecognizer: Sendable {
     }
 
     private func decode(_ upload: UploadedAudio, to rate: Int, rawSampleRate: String?) async throws(GatewayError) -> [Int16] {
-        let container = AudioContainer.sniff(upload.bytes)
-        let maxSamples = Int(self.limits.maxDuration.milliseconds) * rate / 1000
-        if let raw = rawSampleRate, container == .unknown || AudioContainer.isFrameSyncOnly(upload.bytes) {
-            // Raw PCM s16le, announced by its sample rate.
-            guard let inputRate = Int(raw), StreamParameters.sampleRates.contains(inputRate) else {
+        var declaredRate: Int?
+        if let raw = rawSampleRate {
+            guard let rate = Int(raw), StreamParameters.sampleRates.contains(rate) else {
                 throw GatewayError.invalidParameter("sample_rate must be an integer from 8000 to 48000 (Hz); got '\(raw)'.")
             }
-            var input = PCMStreamInput(declaredSampleRate: inputRate, targetSampleRate: rate)
-            let samples: [Int16]
-            do {
-                samples = try input.push(upload.bytes) + input.finish()
-            } catch {
-                throw Self.gatewayError(error)
-            }
-            guard samples.count <= maxSamples else {
-                throw Self.gatewayError(AudioFormatError(code: "audio_too_long", message: "The recording is longer than this server's limit of \(self.limits.maxDuration)."))
-            }
-            return samples
+            declaredRate = rate
         }
-        let decoder = FFmpegDecoder(outputSampleRate: rate, maxDuration: self.limits.maxDuration, timeout: self.limits.decodeTimeout)
-        let bytes = upload.bytes
+        let decoder = RecordingDecoder(outputSampleRate: rate, maxDuration: self.limits.maxDuration, timeout: self.limits.decodeTimeout)
+        let (bytes, pcmRate) = (upload.bytes, declaredRate)
         do {
-            let decoded = try await self.decodePool.runIfActive { () throws(AudioFormatError) -> FFmpegDecoder.Decoded in
-                try decoder.decode(bytes, container: container)
+            return try await self.decodePool.runIfActive { () throws(AudioFormatError) -> [Int16] in
+                try decoder.decode(bytes, rawSampleRate: pcmRate)
             }
-            return decoded.samples
         } catch let error as AudioFormatError {
             throw Self.gatewayError(error)
         } catch {

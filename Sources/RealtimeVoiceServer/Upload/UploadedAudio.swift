@@ -30,51 +30,47 @@ struct UploadedAudio: Sendable {
             }
             return try await Self.readMultipart(request.body, boundary: boundary, maxBytes: maxBytes)
         }
-        var bytes: [UInt8] = []
+        var received = UploadBuffer(limit: maxBytes)
         do {
             for try await buffer in request.body {
-                guard bytes.count + buffer.readableBytes <= maxBytes else { throw Self.tooLarge(maxBytes) }
-                bytes.append(contentsOf: buffer.readableBytesView)
+                guard received.append(buffer) else { throw Self.tooLarge(maxBytes) }
             }
         } catch let error as GatewayError {
             throw error
         } catch {
             throw GatewayError(status: .badRequest, code: "invalid_body", message: "The request body could not be read: \(error).")
         }
-        guard !bytes.isEmpty else { throw Self.missing() }
-        return UploadedAudio(bytes: bytes, fields: [:])
+        guard received.count > 0 else { throw Self.missing() }
+        return UploadedAudio(bytes: received.joined(), fields: [:])
     }
 
     private static func readMultipart(_ body: RequestBody, boundary: String, maxBytes: Int) async throws(GatewayError) -> UploadedAudio {
         final class Collector {
             var headers: [String: String] = [:]
-            var data: [UInt8] = []
+            var data: UploadBuffer
             var file: [UInt8]?
             var fields: [String: String] = [:]
             var fieldValues: [String: [String]] = [:]
             var failure: GatewayError?
+            init(maxBytes: Int) { self.data = UploadBuffer(limit: maxBytes) }
         }
-        let collector = Collector()
+        let collector = Collector(maxBytes: maxBytes)
         let parser = MultipartParser(boundary: boundary)
         parser.onHeader = { name, value in collector.headers[name.lowercased()] = value }
         parser.onBody = { buffer in
             guard collector.failure == nil else { return }
-            guard collector.data.count + buffer.readableBytes <= maxBytes else {
-                collector.failure = Self.tooLarge(maxBytes)
-                return
-            }
-            collector.data.append(contentsOf: buffer.readableBytesView)
+            if !collector.data.append(buffer) { collector.failure = Self.tooLarge(maxBytes) }
         }
         parser.onPartComplete = {
             defer {
                 collector.headers = [:]
-                collector.data = []
+                collector.data = UploadBuffer(limit: maxBytes)
             }
             guard collector.failure == nil, let name = Self.fieldName(collector.headers["content-disposition"]) else { return }
             if Self.fileFields.contains(name) {
-                if collector.file == nil || name == Self.fileFields[0] { collector.file = collector.data }
+                if collector.file == nil || name == Self.fileFields[0] { collector.file = collector.data.joined() }
             } else if collector.data.count <= Self.maxFieldBytes {
-                let value = String(decoding: collector.data, as: UTF8.self)
+                let value = String(decoding: collector.data.joined(), as: UTF8.self)
                 if collector.fields[name] == nil { collector.fields[name] = value }
                 collector.fieldValues[name, default: []].append(value)
             }

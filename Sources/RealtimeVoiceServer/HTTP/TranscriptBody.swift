@@ -1,0 +1,33 @@
+import SpeechEngine
+
+/// A recording's transcript as clients receive it: the `data` of `POST /api/realtime-voice/recognize`, and the
+/// JSON `realtime-voice transcribe` prints.
+public struct TranscriptBody: Codable, Sendable, Equatable {
+    public struct Segment: Codable, Sendable, Equatable {
+        public let text: String
+        public let start_ms: Int
+        public let end_ms: Int
+        public let words: [WordBody]
+    }
+
+    public let text: String
+    public let duration_ms: Int
+    public let engine: String
+    public let segments: [Segment]
+
+    public init(durationMs: Int, engine: String, segments: [RecognizedSegment]) {
+        self.text = segments.transcript
+        self.duration_ms = durationMs
+        self.engine = engine
+        self.segments = segments.map { segment in
+            Segment(text: segment.text, start_ms: segment.startMs, end_ms: segment.endMs, words: segment.words.map(WordBody.init))
+        }
+    }
+
+    /// The segments back in the engine's types (for subtitles).
+    public var recognizedSegments: [RecognizedSegment] {
+        self.segments.enumerated().map { index, segment in
+            RecognizedSegment(index: index, text: segment.text, startMs: segment.start_ms, endMs: segment.end_ms, words: segment.words.map(\.recognizedWord))
+        }
+    }
+}
