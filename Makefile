@@ -3,6 +3,7 @@
 #   make run        installs what is missing, builds (release) and serves on the embedded engine
 #   make test       installs what is missing, builds and runs every test (Swift and Python)
 #   make bench      streaming benchmark (bench/stream.sh)
+#   make bench-upload  upload benchmark (bench/upload.sh)
 
 SWIFT ?= swift
 ARGS ?=
@@ -14,7 +15,7 @@ RUN_PACKAGES := libpocketsphinx-dev pocketsphinx-en-us libsoxr-dev pkg-config ff
 # Tests: speech synthesis and real recordings, audio conversion, Python for the third-party clients.
 TEST_PACKAGES := pocketsphinx-testdata flite sox python3 python3-venv
 
-.PHONY: run test deps test-deps build build-release swift-test python-test bench clean
+.PHONY: run test deps test-deps build build-release swift-test python-test bench bench-upload clean
 
 run: deps build-release
 	.build/release/realtime-voice serve $(ARGS)
@@ -43,6 +44,9 @@ python-test:
 
 bench: deps test-deps
 	bench/stream.sh
+
+bench-upload: deps test-deps
+	bench/upload.sh
 
 clean:
 	rm -rf .build $(VENV)

@@ -8,7 +8,8 @@ import Foundation
 ///
 /// Usage: pocketsphinx-direct [--cmninit V] [--endpoint-ms N] [--realtime] [--print-cmn] FILE…
 /// `--realtime` feeds each 100 ms chunk when a live microphone would have delivered it.
-/// Prints one line per file (`text`), then `cpu_seconds`, `audio_seconds` and `rtf`.
+/// Prints one line per file (`text`), then `cpu_seconds`, `wall_seconds` (decoding only, model load excluded),
+/// `audio_seconds` and `rtf`.
 @main
 struct PocketSphinxDirect {
     static func main() throws {
@@ -51,6 +52,7 @@ struct PocketSphinxDirect {
 
         var audioSeconds = 0.0
         let start = Self.cpuSeconds()
+        let wallStart = ContinuousClock.now
         for file in files {
             let samples = try Self.samples(file)
             audioSeconds += Double(samples.count) / 16_000
@@ -82,7 +84,9 @@ struct PocketSphinxDirect {
             print("text\t\(file)\t\(texts.filter { !$0.isEmpty }.joined(separator: " "))")
         }
         let cpu = Self.cpuSeconds() - start
+        let wall = ContinuousClock.now - wallStart
         print("cpu_seconds\t\(String(format: "%.3f", cpu))")
+        print("wall_seconds\t\(String(format: "%.3f", Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18))")
         print("audio_seconds\t\(String(format: "%.3f", audioSeconds))")
         print("rtf\t\(String(format: "%.4f", audioSeconds > 0 ? cpu / audioSeconds : 0))")
         if printCMN {

@@ -15,19 +15,29 @@ struct RealtimeVoiceCommand: AsyncParsableCommand {
     /// As ArgumentParser's, except that bad usage exits with status 2 (the Unix convention `transcribe` documents),
     /// not 64.
     static func main() async {
+        var command: any ParsableCommand
         do {
-            var command = try self.parseAsRoot()
+            command = try self.parseAsRoot()
+        } catch {
+            self.exit(usage: error, message: self.fullMessage(for: error))
+        }
+        do {
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
                 try command.run()
             }
         } catch {
-            if self.exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((self.fullMessage(for: error) + "\n").utf8))
-                Foundation.exit(2)
-            }
-            self.exit(withError: error)
+            // Thrown while running: the usage line of the root command would not help.
+            self.exit(usage: error, message: "Error: " + self.message(for: error))
         }
+    }
+
+    private static func exit(usage error: any Error, message: String) -> Never {
+        if self.exitCode(for: error) == .validationFailure {
+            FileHandle.standardError.write(Data((message + "\n").utf8))
+            Foundation.exit(2)
+        }
+        self.exit(withError: error)
     }
 }

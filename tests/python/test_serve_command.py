@@ -64,6 +64,6 @@ def test_port_from_environment_and_no_auth_warns():
 
 def test_refuses_a_short_jwt_secret_and_a_missing_model():
     short = subprocess.run([str(BINARY), "serve", "--port", "0"], env={"REALTIME_VOICE_JWT_SECRET": "short"}, capture_output=True, text=True, timeout=30)
-    assert short.returncode != 0 and "at least 32 bytes" in short.stderr + short.stdout
+    assert short.returncode == 2 and "at least 32 bytes" in short.stderr + short.stdout
     model = subprocess.run([str(BINARY), "serve", "--port", "0", "--model-dir", "/nonexistent"], capture_output=True, text=True, timeout=30)
-    assert model.returncode != 0 and "pocketsphinx-en-us" in model.stderr + model.stdout
+    assert model.returncode == 2 and "pocketsphinx-en-us" in model.stderr + model.stdout
