@@ -65,6 +65,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Tencent Cloud ASR: real-time WebSocket and one-shot API 3.0, signed on the server.
+        .target(
+            name: "TencentEngine",
+            dependencies: [
+                "SpeechEngine",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The HTTP + WebSocket gateway.
         .target(
             name: "RealtimeVoiceServer",
@@ -72,6 +85,7 @@ let package = Package(
                 "RealtimeVoiceAudio",
                 "SpeechEngine",
                 "PocketSphinxEngine",
+                "TencentEngine",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "WSCore", package: "swift-websocket"),
@@ -91,6 +105,7 @@ let package = Package(
             name: "RealtimeVoiceCLI",
             dependencies: [
                 "RealtimeVoiceServer",
+                "TencentEngine",
                 "RealtimeVoiceAudio",
                 "SpeechEngine",
                 "PocketSphinxEngine",
@@ -120,6 +135,11 @@ let package = Package(
         .testTarget(
             name: "PocketSphinxEngineTests",
             dependencies: ["PocketSphinxEngine", "SpeechEngine", "RealtimeVoiceAudio", "TestAudio"],
+            swiftSettings: testSwiftSettings
+        ),
+        .testTarget(
+            name: "TencentEngineTests",
+            dependencies: ["TencentEngine", "SpeechEngine"],
             swiftSettings: testSwiftSettings
         ),
         .testTarget(

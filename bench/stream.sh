@@ -5,14 +5,7 @@
 #   SESSIONS="2 4" REPEAT=3 bench/stream.sh
 #
 # Prints tables; the raw numbers go to bench/out/stream-<date>.json.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-OUT=bench/out
-mkdir -p "$OUT"
-PY=${PYTHON:-.venv/bin/python}
-[ -x "$PY" ] || PY=python3
-
-swift build -c release 2>&1 | grep -E "error|Compiling|Build complete" | tail -1
+source "$(dirname "$0")/prelude.sh"
 
 # ~40 s of real speech: flite sentences and Debian's LibriVox recordings, 700 ms apart. The last recording runs
 # up to the end of the stream, so 'end' arrives with a segment open.

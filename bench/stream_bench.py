@@ -2,17 +2,13 @@
 """Runs the streaming benchmark: baselines, gateway at N=1, then N concurrent streams. Called by stream.sh."""
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
-import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = ROOT / ".build" / "release"
+from gateway_process import BIN, ROOT, gateway_process
 
 
 def direct(audio: Path, realtime: bool) -> float:
@@ -22,19 +18,7 @@ def direct(audio: Path, realtime: bool) -> float:
 
 
 def gateway(pcm: Path, sessions: int, paced: bool, port: int, log: Path) -> dict:
-    server = subprocess.Popen(
-        [str(BIN / "realtime-voice"), "serve", "--host", "127.0.0.1", "--port", str(port), "--token", "bench",
-         "--decoders", str(sessions), "--queue-size", "0", "--log-level", "warning"],
-        stdout=open(log, "w"), stderr=subprocess.STDOUT,
-    )
-    try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.1)
+    with gateway_process(port, log, "--decoders", str(sessions), "--queue-size", "0") as server:
         args = [sys.executable, str(ROOT / "bench" / "stream_load.py"), "--url", f"ws://127.0.0.1:{port}/api/realtime-voice/stream?token=bench",
                 "--pcm", str(pcm), "--sessions", str(sessions), "--server-pid", str(server.pid)]
         if not paced:
@@ -42,9 +26,6 @@ def gateway(pcm: Path, sessions: int, paced: bool, port: int, log: Path) -> dict
         result = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)
         result["decoder_thread_cpu_seconds"], result["other_thread_cpu_seconds"] = thread_cpu(server.pid)
         return result
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def thread_cpu(pid: int) -> tuple[float, float]:

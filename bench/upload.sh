@@ -7,14 +7,7 @@
 #
 # Prints the answer time, the engine's decode time, the overhead in ms and as a ratio; raw numbers go to
 # bench/out/upload-<date>.json.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-OUT=bench/out
-mkdir -p "$OUT"
-PY=${PYTHON:-.venv/bin/python}
-[ -x "$PY" ] || PY=python3
-
-swift build -c release 2>&1 | grep -E "error|Compiling|Build complete" | tail -1
+source "$(dirname "$0")/prelude.sh"
 
 # 10.0 s of flite speech at 16 kHz mono (two sentences and a pause), encoded as a mini-program records MP3:
 # 16 kHz mono, 48 kbit/s. The baseline decodes what the MP3 decodes to (the same audio, lossy coding included).

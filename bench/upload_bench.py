@@ -8,12 +8,10 @@ import socket
 import statistics
 import subprocess
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = ROOT / ".build" / "release"
+from gateway_process import BIN, gateway_process
 
 
 def engine_alone(decoded: Path) -> tuple[float, str]:
@@ -54,19 +52,7 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = args.out.with_suffix(".server.log")
-    server = subprocess.Popen(
-        [str(BIN / "realtime-voice"), "serve", "--host", "127.0.0.1", "--port", str(port), "--token", "bench",
-         "--decoders", "1", "--log-level", "warning"],
-        stdout=open(log, "w"), stderr=subprocess.STDOUT,
-    )
-    try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.1)
+    with gateway_process(port, log, "--decoders", "1"):
         mp3 = args.mp3.read_bytes()
         for _ in range(2):
             upload(port, mp3)  # warm-up: first ffmpeg start, first allocation of the decoder's buffers
@@ -77,9 +63,6 @@ def main() -> None:
             answer_ms, answer = upload(port, mp3)
             engines.append(engine_ms)
             answers.append(answer_ms)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
     duration = answer["data"]["duration_ms"]
     overheads = [a - e for a, e in zip(answers, engines)]

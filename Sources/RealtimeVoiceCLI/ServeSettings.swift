@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import PocketSphinxEngine
 import RealtimeVoiceServer
+import TencentEngine
 
 /// Resolves `serve`'s flags and environment into a ``GatewayConfiguration``: flag, else variable, else default.
 struct ServeSettings {
@@ -38,6 +39,12 @@ struct ServeSettings {
             jwtSecret: environment["REALTIME_VOICE_JWT_SECRET"].flatMap { $0.isEmpty ? nil : $0 },
             disabled: command.noAuth || ["1", "true", "yes"].contains(environment["REALTIME_VOICE_NO_AUTH"]?.lowercased() ?? "")
         )
+
+        if let secret = configuration.auth.jwtSecret, secret.utf8.count < AuthConfiguration.minimumJWTSecretBytes {
+            throw ValidationError(
+                "REALTIME_VOICE_JWT_SECRET must be at least \(AuthConfiguration.minimumJWTSecretBytes) bytes for HS256 (got \(secret.utf8.count))."
+            )
+        }
 
         let maxFrame = try value(command.maxFrameBytes, "REALTIME_VOICE_MAX_FRAME_BYTES", Int.init) ?? 64 * 1024
         guard maxFrame >= 1024 else { throw ValidationError("The maximum frame size must be at least 1024 bytes.") }
@@ -78,6 +85,10 @@ struct ServeSettings {
                 "No PocketSphinx model in \(configuration.pocketSphinx.modelDirectory): install it (apt-get install pocketsphinx-en-us) or set --model-dir."
             )
         }
+        configuration.tencent = try Self.tencent(environment: environment, selected: configuration.engine == "tencent")
+        guard ["pocketsphinx", "tencent"].contains(configuration.engine) else {
+            throw ValidationError("Unknown engine '\(configuration.engine)'; this build has pocketsphinx and tencent.")
+        }
         self.configuration = configuration
 
         let levelName = try value(command.logLevel, "REALTIME_VOICE_LOG_LEVEL", { $0 }) ?? "info"
@@ -85,6 +96,40 @@ struct ServeSettings {
             throw ValidationError("Unknown log level '\(levelName)'.")
         }
         self.logLevel = level
+    }
+
+    /// Tencent Cloud ASR from the environment: on when its credentials are set (then sessions may choose
+    /// `engine=tencent`); required when it is the default engine.
+    static func tencent(environment: [String: String], selected: Bool) throws -> TencentConfiguration? {
+        let credentials: TencentCredentials
+        switch TencentCredentials.from(environment: environment) {
+        case .success(let found):
+            credentials = found
+        case .failure(let missing):
+            if selected { throw ValidationError("--engine tencent: \(missing)") }
+            return nil
+        }
+        var tencent = TencentConfiguration(credentials: credentials)
+        for (name, keyPath) in [("TENCENT_ASR_WS_URL", \TencentConfiguration.realtimeURL), ("TENCENT_ASR_API_URL", \TencentConfiguration.apiURL)] {
+            guard let value = environment[name], !value.isEmpty else { continue }
+            guard let url = URL(string: value), url.scheme != nil, url.host != nil else {
+                throw ValidationError("\(name)='\(value)' is not a URL.")
+            }
+            tencent[keyPath: keyPath] = value
+        }
+        if let models = environment["TENCENT_ASR_MODELS"], !models.isEmpty {
+            guard let parsed = TencentConfiguration.models(parsing: models) else {
+                throw ValidationError("TENCENT_ASR_MODELS must look like 'zh-CN=16k_zh,en-US=16k_en'; got '\(models)'.")
+            }
+            tencent.models = parsed
+        }
+        if let pace = environment["TENCENT_ASR_PACE"], !pace.isEmpty {
+            guard let value = Double(pace), value >= 1, value <= 2.5 else {
+                throw ValidationError("TENCENT_ASR_PACE must be 1 to 2.5 (seconds of audio per second; Tencent refuses more than 3).")
+            }
+            tencent.pace = value
+        }
+        return tencent
     }
 
     /// With no token, no JWT secret and auth not disabled, generates a token for this run and returns it.

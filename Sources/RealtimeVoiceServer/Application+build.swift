@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import PocketSphinxEngine
 import SpeechEngine
+import TencentEngine
 
 /// The composition root: `realtime-voice serve` and the tests build the same application here.
 public enum Gateway {
@@ -25,7 +26,8 @@ public enum Gateway {
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
         let pocketSphinx = PocketSphinxRecognizer(configuration: configuration.pocketSphinx, logger: logger)
-        let engines = EngineRegistry([pocketSphinx], defaultName: configuration.engine)
+        let tencent = configuration.tencent.map { TencentRecognizer(configuration: $0, logger: logger) }
+        let engines = EngineRegistry([pocketSphinx] + (tencent.map { [$0] } ?? []), defaultName: configuration.engine)
         guard engines.defaultEngine != nil else {
             throw ConfigurationError(description: "Unknown engine '\(configuration.engine)'; available: \(engines.names.joined(separator: ", ")).")
         }

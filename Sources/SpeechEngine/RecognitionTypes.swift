@@ -44,9 +44,16 @@ public enum RecognitionEvent: Sendable, Equatable {
 public struct RecognitionOptions: Sendable, Equatable {
     /// BCP-47 language tag, e.g. `en-US`.
     public var language: String
+    /// The rate of the PCM this session hands the engine (see ``SpeechRecognizer/sampleRate(forInput:)``).
+    public var sampleRate: Int?
+    /// Engine-specific parameters from the session's query or form (e.g. Tencent's `hotwords`); an engine uses
+    /// the ones it documents and ignores the others.
+    public var parameters: [String: String]
 
-    public init(language: String = "en-US") {
+    public init(language: String = "en-US", sampleRate: Int? = nil, parameters: [String: String] = [:]) {
         self.language = language
+        self.sampleRate = sampleRate
+        self.parameters = parameters
     }
 }
 

@@ -12,6 +12,8 @@ public protocol SpeechRecognizer: Sendable {
     var isReady: Bool { get }
     /// Whether the engine can recognise this language.
     func supports(language: String) -> Bool
+    /// The rate this engine wants a session's PCM at, given the client's rate (default: ``sampleRate``).
+    func sampleRate(forInput inputRate: Int) -> Int
 
     /// Recognise one stream.
     ///
@@ -29,6 +31,12 @@ public protocol SpeechRecognizer: Sendable {
         onStart: @Sendable () async throws -> Void,
         emit: @Sendable (RecognitionEvent) async throws -> Void
     ) async throws where Audio.Element == [Int16]
+}
+
+extension SpeechRecognizer {
+    /// The rate this engine wants a client's audio at, given the client's rate. Most engines take one rate
+    /// (``sampleRate``); Tencent takes 8 kHz audio as it is, for its telephone models.
+    public func sampleRate(forInput inputRate: Int) -> Int { self.sampleRate }
 }
 
 /// Errors an engine reports to the gateway, each with a stable code.

@@ -1,5 +1,6 @@
 import Foundation
 import PocketSphinxEngine
+import TencentEngine
 
 /// Everything `realtime-voice serve` is told, resolved from flags, environment and defaults.
 public struct GatewayConfiguration: Sendable {
@@ -13,6 +14,8 @@ public struct GatewayConfiguration: Sendable {
     public var limits: StreamLimits
     public var uploads: UploadLimits
     public var pocketSphinx: PocketSphinxConfiguration
+    /// Tencent Cloud ASR, when its credentials are configured: engine `tencent`.
+    public var tencent: TencentConfiguration?
     /// Stamped on every response as `X-Realtime-Voice-Instance` (`REALTIME_VOICE_INSTANCE_ID`).
     public var instanceID: String
 
@@ -24,6 +27,7 @@ public struct GatewayConfiguration: Sendable {
         limits: StreamLimits = .init(),
         uploads: UploadLimits = .init(),
         pocketSphinx: PocketSphinxConfiguration = .init(),
+        tencent: TencentConfiguration? = nil,
         instanceID: String = GatewayConfiguration.defaultInstanceID
     ) {
         self.host = host
@@ -33,6 +37,7 @@ public struct GatewayConfiguration: Sendable {
         self.limits = limits
         self.uploads = uploads
         self.pocketSphinx = pocketSphinx
+        self.tencent = tencent
         self.instanceID = instanceID
     }
 

@@ -28,6 +28,9 @@ final class UploadRecognizer: Sendable {
         self.decodePool = decodePool
     }
 
+    /// Form fields the gateway reads itself; the others are handed to the engine (e.g. Tencent's `hotwords`).
+    static let gatewayFields: Set<String> = ["lang", "language", "engine", "sample_rate", "model", "response_format", "prompt", "temperature", "timestamp_granularities[]", "timestamp_granularities"]
+
     func recognize(_ upload: UploadedAudio, engineName: String?, language: String?, sampleRate: String?) async throws(GatewayError) -> Result {
         let engineName = engineName.flatMap { $0.isEmpty ? nil : $0 } ?? self.engines.defaultName
         guard let engine = self.engines[engineName] else {
@@ -46,7 +49,8 @@ final class UploadRecognizer: Sendable {
         let samples = try await self.decode(upload, to: engine.sampleRate, rawSampleRate: sampleRate)
         let segments: [RecognizedSegment]
         do {
-            segments = try await engine.transcribe(samples, options: RecognitionOptions(language: language))
+            let parameters = upload.fields.filter { !Self.gatewayFields.contains($0.key) }
+            segments = try await engine.transcribe(samples, options: RecognitionOptions(language: language, sampleRate: engine.sampleRate, parameters: parameters))
         } catch let error as RecognitionError where error.code == "busy" {
             throw Self.busy(error.message)
         } catch let error as RecognitionError {

@@ -9,6 +9,13 @@ struct StreamParameters: Sendable {
     var sampleRate: Int
     var language: String
     var engine: any SpeechRecognizer
+    /// The rate the engine takes this session's audio at.
+    var engineSampleRate: Int
+    /// The query's other parameters, for the engine (e.g. Tencent's `hotwords`).
+    var engineParameters: [String: String]
+
+    /// Query parameters the gateway itself reads; the others are handed to the engine.
+    static let gatewayNames: Set<String> = ["sample_rate", "lang", "engine", "token"]
 
     /// Validates the query; the error says which parameter is wrong and what is allowed.
     init(query: URI, engines: EngineRegistry) throws(GatewayError) {
@@ -32,6 +39,16 @@ struct StreamParameters: Sendable {
         guard engine.supports(language: self.language) else {
             throw GatewayError.unsupportedLanguage("The \(engine.name) engine does not recognise '\(self.language)'.")
         }
+        self.engineSampleRate = engine.sampleRate(forInput: self.sampleRate)
+        var extra: [String: String] = [:]
+        for (name, value) in parameters where !Self.gatewayNames.contains(String(name)) {
+            extra[String(name)] = String(value)
+        }
+        self.engineParameters = extra
+    }
+
+    var recognitionOptions: RecognitionOptions {
+        RecognitionOptions(language: self.language, sampleRate: self.engineSampleRate, parameters: self.engineParameters)
     }
 }
 

@@ -41,7 +41,7 @@ struct StreamSession: Sendable {
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
         let clock = ContinuousClock()
         let startedAt = clock.now
-        let audio = AudioQueue(limitSamples: Int(self.limits.maxBufferedAudio.milliseconds) * self.parameters.engine.sampleRate / 1000)
+        let audio = AudioQueue(limitSamples: Int(self.limits.maxBufferedAudio.milliseconds) * self.parameters.engineSampleRate / 1000)
         let state = NIOLockedValueBox(State(lastActivity: startedAt))
         // `ready` is the first message: the reader waits for it (audio could not be taken earlier anyway).
         let (started, startedSignal) = AsyncStream.makeStream(of: Never.self)
@@ -101,7 +101,7 @@ struct StreamSession: Sendable {
         state: NIOLockedValueBox<State>,
         clock: ContinuousClock
     ) async throws {
-        var input = PCMStreamInput(declaredSampleRate: self.parameters.sampleRate, targetSampleRate: self.parameters.engine.sampleRate)
+        var input = PCMStreamInput(declaredSampleRate: self.parameters.sampleRate, targetSampleRate: self.parameters.engineSampleRate)
         var ended = false
         // Frames up to twice the limit get through NIO so that they are refused here with an explanation.
         for try await message in inbound.messages(maxSize: self.limits.maxFrameBytes * 2) {
@@ -165,7 +165,7 @@ struct StreamSession: Sendable {
         let ready = ServerMessage.ready(sessionID: self.id, engine: self.parameters.engine.name, sampleRate: self.parameters.sampleRate)
         try await self.parameters.engine.recognize(
             audio,
-            options: RecognitionOptions(language: self.parameters.language),
+            options: self.parameters.recognitionOptions,
             onStart: {
                 state.withLockedValue {
                     $0.lastActivity = clock.now

@@ -1,0 +1,205 @@
+import Foundation
+import HummingbirdWSClient
+import NIOWebSocket
+import Logging
+import NIOCore
+import SpeechEngine
+import Synchronization
+
+/// One WebSocket session with Tencent's real-time ASR: signed URL with a fresh voice_id, the handshake, the client's
+/// audio re-chunked to 40 ms packets and paced, results mapped to ``RecognitionEvent``s, `final:1` awaited.
+struct RealtimeUpstream<Audio: AsyncSequence & Sendable>: Sendable where Audio.Element == [Int16] {
+    let configuration: TencentConfiguration
+    /// Tencent query parameters (model, formats, pass-through), without the signing ones.
+    let parameters: [String: String]
+    let sampleRate: Int
+    let logger: Logger
+
+    /// A session's shared state: what ended it early (first cause wins), whether `final:1` came, and the timeline.
+    final class SessionState: Sendable {
+        private let failure = Mutex<(any Error)?>(nil)
+        private let finishedFlag = Atomic<Bool>(false)
+        let timeline = Mutex(UpstreamTimeline())
+        let lastSent = Mutex(ContinuousClock.now)
+
+        func fail(_ error: any Error) { self.failure.withLock { if $0 == nil { $0 = error } } }
+        var error: (any Error)? { self.failure.withLock { $0 } }
+        func finish() { self.finishedFlag.store(true, ordering: .relaxed) }
+        var finished: Bool { self.finishedFlag.load(ordering: .relaxed) }
+    }
+
+    /// Runs the session to `final:1`. Throws ``UpstreamFailure`` for Tencent's and the connection's failures, and
+    /// the client audio's own errors as they are.
+    func run(
+        audio: ReplayableAudio<Audio>,
+        onStart: @escaping @Sendable () async throws -> Void,
+        emit: @escaping @Sendable (RecognitionEvent) async throws -> Void
+    ) async throws {
+        let now = Int(Date().timeIntervalSince1970)
+        var query = self.parameters
+        query["voice_id"] = UUID().uuidString.lowercased()
+        query["timestamp"] = String(now)
+        query["expired"] = String(now + 86_400)
+        query["nonce"] = String(Int.random(in: 1...9_999_999_999))
+        let url = RealtimeURLSigner(credentials: self.configuration.credentials, baseURL: self.configuration.realtimeURL).url(parameters: query)
+        var logger = self.logger
+        logger[metadataKey: "tencent.voice_id"] = "\(query["voice_id"]!)"
+
+        let outcome = SessionState()
+        do {
+            try await WebSocketClient.connect(
+                url: url,
+                configuration: WebSocketClientConfiguration(maxFrameSize: 1 << 20, closeTimeout: .seconds(2)),
+                logger: logger
+            ) { inbound, outbound, _ in
+                do {
+                    try await self.converse(inbound: inbound, outbound: outbound, audio: audio, outcome: outcome, onStart: onStart, emit: emit)
+                } catch {
+                    outcome.fail(error)
+                    throw error
+                }
+            }
+        } catch let error as UpstreamFailure {
+            throw outcome.error ?? error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            if let cause = outcome.error { throw cause }
+            // Never the URL: it carries the SecretId.
+            throw UpstreamFailure.failed("The connection to Tencent ASR failed: \(Self.describe(error)).")
+        }
+        if outcome.finished { return }
+        if let cause = outcome.error { throw cause }
+        throw UpstreamFailure.failed("Tencent ASR closed the connection before the end of the recognition.")
+    }
+
+    /// The session once connected: handshake, then sending and receiving until `final:1`.
+    private func converse(
+        inbound: WebSocketInboundStream,
+        outbound: WebSocketOutboundWriter,
+        audio: ReplayableAudio<Audio>,
+        outcome: SessionState,
+        onStart: @escaping @Sendable () async throws -> Void,
+        emit: @escaping @Sendable (RecognitionEvent) async throws -> Void
+    ) async throws {
+                var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
+                // The handshake: one text frame, code 0, within the response timeout.
+                let timeout = self.configuration.responseTimeout
+                let watchdog = Task {
+                    try await Task.sleep(for: timeout)
+                    outcome.fail(UpstreamFailure.failed("Tencent ASR did not answer the handshake within \(timeout)."))
+                    try? await outbound.close(.goingAway, reason: nil)
+                }
+                let handshake = try await messages.next()
+                watchdog.cancel()
+                guard let handshake else { return }
+                let greeting = try Self.decode(handshake)
+                guard greeting.code == 0 else { throw UpstreamFailure(code: greeting.code, message: greeting.message ?? "") }
+                try await onStart()
+
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        await self.send(audio: audio, outbound: outbound, state: outcome)
+                    }
+                    defer { group.cancelAll() }
+                    while let frame = try await messages.next() {
+                        let message = try Self.decode(frame)
+                        guard message.code == 0 else { throw UpstreamFailure(code: message.code, message: message.message ?? "") }
+                        if let result = message.result {
+                            try await emit(Self.event(result, timeline: outcome.timeline.withLock { $0 }))
+                        }
+                        if message.final == 1 {
+                            outcome.finish()
+                            return
+                        }
+                    }
+                }
+    }
+
+    /// Sends the client's audio in 40 ms packets at the configured pace, silence while the client pauses, then
+    /// `{"type":"end"}`; waits for `final:1` up to the response timeout. Failures are recorded in `outcome` and
+    /// close the connection, which ends the receiving loop.
+    private func send(audio: ReplayableAudio<Audio>, outbound: WebSocketOutboundWriter, state: SessionState) async {
+        let clock = ContinuousClock()
+        let packetSamples = self.sampleRate / 25
+        state.lastSent.withLock { $0 = clock.now }
+        let keepAliveAfter = self.configuration.keepAliveAfter
+        let silence = ByteBuffer(bytes: [UInt8](repeating: 0, count: packetSamples * 2))
+        // While the client pauses, 40 ms of silence every keepAliveAfter: Tencent fails gaps over 6 s and 15 s.
+        let keepAlive = Task {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .milliseconds(250))
+                guard clock.now - state.lastSent.withLock({ $0 }) >= keepAliveAfter else { continue }
+                state.timeline.withLock { $0.sentSilence(milliseconds: 40) }
+                state.lastSent.withLock { $0 = clock.now }
+                try await outbound.write(.binary(silence))
+            }
+        }
+        defer { keepAlive.cancel() }
+        do {
+            var pacer = AudioPacer(pace: self.configuration.pace, burst: self.configuration.burst, now: clock.now)
+            var pending: [Int16] = []
+            func flush(_ samples: ArraySlice<Int16>) async throws {
+                let milliseconds = samples.count * 1000 / self.sampleRate
+                while let wait = pacer.take(Double(milliseconds), now: clock.now) {
+                    try await Task.sleep(for: wait)
+                }
+                var packet = ByteBuffer()
+                packet.reserveCapacity(samples.count * 2)
+                for sample in samples { packet.writeInteger(sample, endianness: .little) }
+                state.timeline.withLock { $0.sentAudio(milliseconds: milliseconds) }
+                state.lastSent.withLock { $0 = clock.now }
+                try await outbound.write(.binary(packet))
+            }
+            while let chunk = try await audio.next() {
+                pending.append(contentsOf: chunk)
+                var offset = 0
+                while pending.count - offset >= packetSamples {
+                    try await flush(pending[offset..<offset + packetSamples])
+                    offset += packetSamples
+                }
+                pending.removeFirst(offset)
+            }
+            if !pending.isEmpty { try await flush(pending[...]) }
+            keepAlive.cancel()
+            try await outbound.write(.text(#"{"type":"end"}"#))
+            try await Task.sleep(for: self.configuration.responseTimeout)
+            state.fail(UpstreamFailure.failed("Tencent ASR sent no final result within \(self.configuration.responseTimeout) of the end of the audio."))
+        } catch is CancellationError {
+            return
+        } catch {
+            state.fail(error)
+        }
+        try? await outbound.close(.normalClosure, reason: nil)
+    }
+
+    private static func decode(_ frame: WebSocketMessage) throws -> UpstreamMessage {
+        guard case .text(let text) = frame else { throw UpstreamFailure.failed("Tencent ASR sent a binary message.") }
+        do {
+            return try JSONDecoder().decode(UpstreamMessage.self, from: Data(text.utf8))
+        } catch {
+            throw UpstreamFailure.failed("Tencent ASR sent a message this gateway does not understand: \(text.prefix(200))")
+        }
+    }
+
+    /// slice_type 0/1 → partial; 2 → final, times mapped back to the client's stream.
+    static func event(_ result: UpstreamMessage.Result, timeline: UpstreamTimeline) -> RecognitionEvent {
+        guard result.slice_type == 2 else { return .partial(segment: result.index, text: result.voice_text_str) }
+        let words = (result.word_list ?? []).map {
+            RecognizedWord(text: $0.word, startMs: timeline.clientMs($0.start_time), endMs: timeline.clientMs($0.end_time), confidence: 1)
+        }
+        return .final(
+            RecognizedSegment(
+                index: result.index,
+                text: result.voice_text_str,
+                startMs: timeline.clientMs(result.start_time),
+                endMs: timeline.clientMs(result.end_time),
+                words: words
+            )
+        )
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        String(describing: error).replacingOccurrences(of: #"secretid=[^&\s"]*"#, with: "secretid=…", options: .regularExpression)
+    }
+}

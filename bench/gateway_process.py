@@ -1,0 +1,31 @@
+"""Starts a release `realtime-voice serve` for a benchmark and waits until it is healthy."""
+import subprocess
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = ROOT / ".build" / "release"
+
+
+@contextmanager
+def gateway_process(port: int, log: Path, *arguments: str):
+    """`serve` on 127.0.0.1:`port` with token `bench` and `arguments`, its output in `log`; stopped on exit."""
+    server = subprocess.Popen(
+        [str(BIN / "realtime-voice"), "serve", "--host", "127.0.0.1", "--port", str(port), "--token", "bench",
+         "--log-level", "warning", *arguments],
+        stdout=open(log, "w"), stderr=subprocess.STDOUT,
+    )
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.1)
+        yield server
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
