@@ -8,7 +8,7 @@ import Synchronization
 
 /// One WebSocket session with Tencent's real-time ASR: signed URL with a fresh voice_id, the handshake, the client's
 /// audio re-chunked to 40 ms packets and paced, results mapped to ``RecognitionEvent``s, `final:1` awaited.
-struct RealtimeUpstream<Audio: AsyncSequence & Sendable>: Sendable where Audio.Element == [Int16] {
+struct RealtimeUpstream: Sendable {
     let configuration: TencentConfiguration
     /// Tencent query parameters (model, formats, pass-through), without the signing ones.
     let parameters: [String: String]
@@ -31,7 +31,7 @@ struct RealtimeUpstream<Audio: AsyncSequence & Sendable>: Sendable where Audio.E
     /// Runs the session to `final:1`. Throws ``UpstreamFailure`` for Tencent's and the connection's failures, and
     /// the client audio's own errors as they are.
     func run(
-        audio: ReplayableAudio<Audio>,
+        audio: ReplayableAudio,
         onStart: @escaping @Sendable () async throws -> Void,
         emit: @escaping @Sendable (RecognitionEvent) async throws -> Void
     ) async throws {
@@ -77,7 +77,7 @@ struct RealtimeUpstream<Audio: AsyncSequence & Sendable>: Sendable where Audio.E
     private func converse(
         inbound: WebSocketInboundStream,
         outbound: WebSocketOutboundWriter,
-        audio: ReplayableAudio<Audio>,
+        audio: ReplayableAudio,
         outcome: SessionState,
         onStart: @escaping @Sendable () async throws -> Void,
         emit: @escaping @Sendable (RecognitionEvent) async throws -> Void
@@ -119,7 +119,7 @@ struct RealtimeUpstream<Audio: AsyncSequence & Sendable>: Sendable where Audio.E
     /// Sends the client's audio in 40 ms packets at the configured pace, silence while the client pauses, then
     /// `{"type":"end"}`; waits for `final:1` up to the response timeout. Failures are recorded in `outcome` and
     /// close the connection, which ends the receiving loop.
-    private func send(audio: ReplayableAudio<Audio>, outbound: WebSocketOutboundWriter, state: SessionState) async {
+    private func send(audio: ReplayableAudio, outbound: WebSocketOutboundWriter, state: SessionState) async {
         let clock = ContinuousClock()
         let packetSamples = self.sampleRate / 25
         state.lastSent.withLock { $0 = clock.now }
@@ -151,7 +151,9 @@ struct RealtimeUpstream<Audio: AsyncSequence & Sendable>: Sendable where Audio.E
                 state.lastSent.withLock { $0 = clock.now }
                 try await outbound.write(.binary(packet))
             }
-            while let chunk = try await audio.next() {
+            var index = 0
+            while let chunk = try await audio.chunk(at: index) {
+                index += 1
                 pending.append(contentsOf: chunk)
                 var offset = 0
                 while pending.count - offset >= packetSamples {

@@ -59,8 +59,10 @@ public final class TencentRecognizer: SpeechRecognizer {
         emit: @Sendable (RecognitionEvent) async throws -> Void
     ) async throws where Audio.Element == [Int16] {
         let rate = options.sampleRate ?? self.sampleRate
-        let source = ReplayableAudio(audio, maxReplaySamples: Self.maxReplaySeconds * rate)
-        let upstream = RealtimeUpstream<Audio>(configuration: self.configuration, parameters: self.parameters(for: options, sampleRate: rate), sampleRate: rate, logger: self.logger)
+        let source = ReplayableAudio(maxReplaySamples: Self.maxReplaySeconds * rate, maxAheadSamples: 5 * rate)
+        let pump = Task { await source.pump(audio) }
+        defer { pump.cancel() }
+        let upstream = RealtimeUpstream(configuration: self.configuration, parameters: self.parameters(for: options, sampleRate: rate), sampleRate: rate, logger: self.logger)
         let started = Atomic<Bool>(false)
         try await withoutActuallyEscaping(onStart) { onStart in
             try await withoutActuallyEscaping(emit) { emit in
@@ -79,7 +81,7 @@ public final class TencentRecognizer: SpeechRecognizer {
                         )
                         return
                     } catch let failure as UpstreamFailure {
-                        if case .retryable(let code, let message) = failure, attempt == 1, source.rewind() {
+                        if case .retryable(let code, let message) = failure, attempt == 1, source.canReplay {
                             self.logger.warning("Tencent ASR failed a session; retrying once with a new voice_id", metadata: ["tencent.code": "\(code)", "tencent.message": "\(message)"])
                             attempt += 1
                             continue

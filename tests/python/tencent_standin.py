@@ -21,9 +21,26 @@ Test control lives on the HTTP port:
 * ``POST /_control {"inject_api": {"code": "...", "message": "..."} | [...]}`` makes the next correctly
   signed SentenceRecognition request(s) answer with ``Response.Error``.
 * ``POST /_control {"reset": true}`` clears queued plans and both logs.
-* ``GET /_control`` returns the WebSocket session log (a JSON list). ``GET /_control/api`` returns the
-  SentenceRecognition request log.
+* ``GET /_control`` returns the WebSocket session log (a JSON list; a record is added when its session
+  ends). ``GET /_control/api`` returns the SentenceRecognition request log. ``GET /_control/stats`` returns
+  counters and the worst event-loop lag seen (a lagging stand-in sees frames bunched up, so its pacing
+  numbers are then unreliable).
+* A session record has ``params`` (decoded query without ``signature``), ``voice_id``, ``fault``,
+  ``handshake_code``, ``end`` (``final`` | ``error`` | ``handshake_error`` | ``injected_error`` |
+  ``injected_disconnect`` | ``client_closed`` | ``server_stopped`` | ``exception``), ``error_code``,
+  ``error_message``, ``close_code``, ``audio_ms``, ``bytes``, ``frames``, ``frame_bytes_min``/``max``,
+  ``frame_sizes`` (histogram, up to 32 sizes), ``odd_frames``, ``max_rate`` (most audio seconds seen in
+  any 1 s of wall time), ``max_gap_ms`` (between binary frames), ``first_audio_ms``, ``text_frames``,
+  ``messages``, ``sentences``, ``started_at``/``ended_at`` (Unix time), ``duration_s``.
 * ``GET /server_time`` returns the Unix time, like ``https://asr.cloud.tencent.com/server_time``.
+
+Pacing (4000): each binary frame is timed when the handler receives it. Audio that arrives during the first
+1 s of the session is exempt up to 3 s (the initial burst). All other audio may total at most 3 s within any
+sliding 1 s of wall time. ``max_rate`` in the log counts all audio, including the burst.
+
+Capacity: one Python thread. Measured here, a real-time session with 40 ms packets costs about 2 ms of CPU
+per second of audio (the websockets library alone about 1.2 ms), so one core carries roughly 500 concurrent
+real-time sessions. Watch ``max_loop_lag_ms`` in load tests.
 
 Run it as ``python tencent_standin.py --ws-port 0 --http-port 0``. It prints
 ``ready ws=ws://127.0.0.1:P http=http://127.0.0.1:Q`` when it is listening. You can also import it:
@@ -161,16 +178,21 @@ class Recognizer:
     ``partial_ms`` of audio while speech continues (slice 1), and closes once ``silence_ms`` of silence has
     followed its last voiced frame, or when it reaches ``max_speak_ms`` (slice 2). Times are on the audio
     timeline (ms from stream start); a closed sentence ends at the end of its last voiced frame.
+
+    The RMS is estimated from every ``stride``-th sample of the frame (default 4: a quarter of the work per
+    session; the energy estimate of speech is the same). ``stride=1`` computes the exact RMS.
     """
 
-    __slots__ = ("frame_bytes", "per", "limit", "silence_ms", "max_speak_ms", "partial_ms", "buf", "t",
+    __slots__ = ("frame_bytes", "per", "stride", "limit", "silence_ms", "max_speak_ms", "partial_ms", "buf", "t",
                  "in_speech", "index", "start", "last_voiced_end", "last_partial")
 
     def __init__(self, sample_rate: int = 16000, silence_ms: int = 1000, max_speak_ms: int = 60000,
-                 threshold: float = 300.0, partial_ms: int = 400):
+                 threshold: float = 300.0, partial_ms: int = 400, stride: int = 4):
         self.per = sample_rate // 50  # samples per 20 ms
         self.frame_bytes = self.per * 2
-        self.limit = threshold * threshold * self.per  # sum of squares above which a frame is voiced
+        self.stride = max(1, int(stride))
+        # Sum of squares (over every stride-th sample) above which a frame is voiced: RMS > threshold.
+        self.limit = threshold * threshold * len(range(0, self.per, self.stride))
         self.silence_ms, self.max_speak_ms, self.partial_ms = silence_ms, max_speak_ms, partial_ms
         self.buf = bytearray()
         self.t = 0
@@ -190,9 +212,9 @@ class Recognizer:
         del buf[:cut]
         if _BIG_ENDIAN:
             samples.byteswap()
-        per, limit, mul = self.per, self.limit, operator.mul
+        per, stride, limit, mul = self.per, self.stride, self.limit, operator.mul
         for i in range(0, cut // 2, per):
-            frame = samples[i:i + per]
+            frame = samples[i:i + per:stride]
             self._step(sum(map(mul, frame, frame)) > limit, out)
         return out
 
@@ -337,12 +359,13 @@ class StandIn:
                  appid: str = DEFAULT_APPID, host: str = "127.0.0.1", ws_port: int = 0, http_port: int = 0,
                  idle_timeout: float = 15.0, timestamp_skew: float = 300.0, api_rate_limit: int = 30,
                  max_audio_rate: float = 3.0, burst_audio_s: float = 3.0, vad_threshold: float = 300.0,
-                 partial_ms: int = 400, sign_host: str = TENCENT_ASR_HOST):
+                 partial_ms: int = 400, vad_stride: int = 4, sign_host: str = TENCENT_ASR_HOST):
         self.secret_id, self.secret_key, self.appid = secret_id, secret_key, str(appid)
         self.host, self.ws_port, self.http_port = host, ws_port, http_port
         self.idle_timeout, self.timestamp_skew = float(idle_timeout), float(timestamp_skew)
         self.api_rate_limit, self.max_audio_rate, self.burst_audio_s = api_rate_limit, max_audio_rate, burst_audio_s
         self.vad_threshold, self.partial_ms, self.sign_host = vad_threshold, partial_ms, sign_host
+        self.vad_stride = vad_stride
         self.ws_url = self.api_url = None
         self.log: list = []  # WebSocket session records, appended when a session ends (under _lock)
         self.api_log: list = []  # SentenceRecognition request records
@@ -357,7 +380,8 @@ class StandIn:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ws_server = self._http_server = None
-        self._stopped: asyncio.Event | None = None
+        self._lag_task: asyncio.Task | None = None
+        self._max_lag = 0.0
 
     # ----- lifecycle -----------------------------------------------------------------------------------
 
@@ -416,27 +440,56 @@ class StandIn:
             compression=None, ping_interval=None, max_size=2**22, max_queue=64, close_timeout=5, backlog=4096)
         self._http_server = await asyncio.start_server(self._http_connection, self.host, self.http_port,
                                                        limit=2**16, backlog=4096)
+        self._lag_task = asyncio.get_running_loop().create_task(self._lag_monitor())
         self.ws_port = self._ws_server.sockets[0].getsockname()[1]
         self.http_port = self._http_server.sockets[0].getsockname()[1]
         self.ws_url = f"ws://{self.host}:{self.ws_port}"
         self.api_url = f"http://{self.host}:{self.http_port}/"
 
+    async def _lag_monitor(self) -> None:
+        """Tracks how late the event loop wakes up: a saturated stand-in sees frames late and bunched up,
+        which would distort the pacing checks. ``stats()["max_loop_lag_ms"]`` tells a load test about it."""
+        loop = asyncio.get_running_loop()
+        interval = 0.1
+        while True:
+            expected = loop.time() + interval
+            await asyncio.sleep(interval)
+            lag = loop.time() - expected
+            if lag > self._max_lag:
+                self._max_lag = lag
+
     async def _close(self) -> None:
         self._stopping = True
+        if self._lag_task:
+            self._lag_task.cancel()
         self._http_server.close()
         self._ws_server.close()  # closes open sessions with 1001
         try:
             await asyncio.wait_for(self._ws_server.wait_closed(), 10)
         except (asyncio.TimeoutError, Exception):
             pass
+        # Whatever is left (idle keep-alive HTTP connections) is cancelled so the loop stops cleanly.
+        current = asyncio.current_task()
+        tasks = [task for task in asyncio.all_tasks() if task is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # ----- control -------------------------------------------------------------------------------------
+
+    PLAN_KEYS = frozenset({"error", "after_ms", "disconnect_after_ms", "handshake_error", "message", "raise"})
 
     def inject(self, *plans: dict) -> None:
         """Queue WebSocket fault plans (one per future session, in order)."""
         for plan in plans:
             if not isinstance(plan, dict):
                 raise ValueError("a fault plan must be a JSON object")
+            unknown = set(plan) - self.PLAN_KEYS
+            if unknown:
+                raise ValueError(f"unknown fault plan key(s): {', '.join(sorted(unknown))}")
+            for key in ("error", "after_ms", "disconnect_after_ms", "handshake_error"):
+                if key in plan and (not isinstance(plan[key], int) or isinstance(plan[key], bool) or plan[key] < 0):
+                    raise ValueError(f"fault plan {key} must be a non-negative integer")
         with self._lock:
             self._plans.extend(dict(plan) for plan in plans)
 
@@ -453,6 +506,7 @@ class StandIn:
             self._api_plans.clear()
             del self.log[:]
             del self.api_log[:]
+            self._max_lag = 0.0
 
     def sessions(self) -> list:
         """A snapshot of the WebSocket session log."""
@@ -475,6 +529,13 @@ class StandIn:
     @property
     def active_sessions(self) -> int:
         return self._active
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {"active_sessions": self._active, "sessions_started": self._session_counter,
+                    "sessions_logged": len(self.log), "api_requests_logged": len(self.api_log),
+                    "pending_plans": len(self._plans), "pending_api_plans": len(self._api_plans),
+                    "max_loop_lag_ms": round(self._max_lag * 1000, 1)}
 
     def _pop_plan(self):
         with self._lock:
@@ -505,6 +566,7 @@ class StandIn:
                 continue
             key, sep, value = part.partition("=")
             for text in (key, value):
+                bad: list = []
                 i = 0
                 while i < len(text):
                     char = text[i]
@@ -514,11 +576,14 @@ class StandIn:
                             raise WsReject(4002, f"鉴权失败: malformed percent-encoding in {key!r}")
                         i += 3
                         continue
-                    if char not in UNRESERVED:
-                        # Tencent: keys and values must be URL-encoded; raw + / = make signatures fail.
-                        raise WsReject(4002, f"鉴权失败: parameter {unquote(key)!r} contains an unencoded {char!r}; "
-                                             f"every query value must be percent-encoded")
+                    if char not in UNRESERVED and char not in bad:
+                        bad.append(char)
                     i += 1
+                if bad:
+                    # Tencent: keys and values must be URL-encoded; raw + / = make signatures fail.
+                    shown = ", ".join(repr(char) for char in bad)
+                    raise WsReject(4002, f"鉴权失败: parameter {unquote(key)!r} contains unencoded {shown}; every "
+                                         f"query key and value must be percent-encoded")
             try:
                 name = unquote(key, errors="strict")
                 decoded = unquote(value, errors="strict")
@@ -617,7 +682,7 @@ class StandIn:
             record["exception"] = repr(exc)
             self._finish_record(record, state)
             try:
-                await ws.close(1011, "internal error")
+                await self._close_ws(ws, 1011, "internal error")
             except Exception:
                 pass
         finally:
@@ -672,10 +737,27 @@ class StandIn:
             await self._send_json(ws, record, {"code": code, "message": message, "voice_id": voice_id})
             record.update(end="handshake_error", error_code=code, error_message=message)
             self._finish_record(record, state)
-            await ws.close()
+            await self._close_ws(ws)
             return
         await self._send_json(ws, record, {"code": 0, "message": "success", "voice_id": voice_id})
         await self._stream(ws, record, state, params, plan or {})
+
+    @staticmethod
+    async def _close_ws(ws, code: int = 1000, reason: str = "") -> None:
+        """Closes normally while draining what the client still sends. Without the drain, a client that keeps
+        streaming fills the incoming queue, reading pauses, and its close frame is only seen after the timeout."""
+        async def drain():
+            try:
+                while True:
+                    await ws.recv()
+            except Exception:
+                pass
+
+        drainer = asyncio.ensure_future(drain())
+        try:
+            await ws.close(code, reason)
+        finally:
+            drainer.cancel()
 
     async def _send_json(self, ws, record: dict, message: dict) -> None:
         record["messages"] += 1
@@ -690,7 +772,7 @@ class StandIn:
         needvad = params.get("needvad") == "1"
         silence_ms = int(params["vad_silence_time"]) if needvad and "vad_silence_time" in params else 1000
         recognizer = Recognizer(rate, silence_ms, int(params.get("max_speak_time", 60000)), self.vad_threshold,
-                                self.partial_ms)
+                                self.partial_ms, self.vad_stride)
         word_info = int(params.get("word_info", 0))
         message_number = 0
 
@@ -712,12 +794,6 @@ class StandIn:
                     "message_id": f"{voice_id}_{message_number}", "result": result, "final": 0})
                 message_number += 1
 
-        async def fail(code: int, message: str, end: str = "error") -> None:
-            record.update(end=end, error_code=code, error_message=message)
-            await self._send_json(ws, record, {"code": code, "message": message, "voice_id": voice_id})
-            self._finish_record(record, state)
-            await ws.close()
-
         start = loop.time()
         last_audio = start
         last_frame = None
@@ -725,8 +801,25 @@ class StandIn:
         window_bytes = window_counted = 0
         burst_left = int(self.burst_audio_s * bytes_per_s)
         limit_bytes = self.max_audio_rate * bytes_per_s
-        total = 0
+        idle_timeout = self.idle_timeout
+        # Per-frame statistics live in locals (cheap) and go into the record when the session ends.
+        total = frames = odd_frames = max_gap = 0
+        max_window = 0
+        size_min = size_max = None
         sizes = record["frame_sizes"]
+
+        def flush() -> None:
+            record.update(bytes=total, audio_ms=total * 1000 // bytes_per_s, frames=frames, odd_frames=odd_frames,
+                          frame_bytes_min=size_min, frame_bytes_max=size_max, max_gap_ms=int(max_gap * 1000),
+                          max_rate=round(max_window / bytes_per_s, 3))
+
+        async def fail(code: int, message: str, end: str = "error") -> None:
+            flush()
+            record.update(end=end, error_code=code, error_message=message)
+            await self._send_json(ws, record, {"code": code, "message": message, "voice_id": voice_id})
+            self._finish_record(record, state)
+            await self._close_ws(ws)
+
         error_code = plan.get("error")
         error_after = None if error_code is None else int(plan.get("after_ms", 0)) * bytes_per_s // 1000
         drop_after = plan.get("disconnect_after_ms")
@@ -744,91 +837,97 @@ class StandIn:
             ws.transport.abort()
             return
 
-        while True:
-            try:
-                async with asyncio.timeout_at(last_audio + self.idle_timeout):
-                    message = await ws.recv()
-            except TimeoutError:
-                await fail(4008, f"{WS_ERROR_TEXT[4008]}: no audio for more than {self.idle_timeout:g} s")
-                return
-            except ConnectionClosed as closed:
-                record["end"] = "server_stopped" if self._stopping else "client_closed"
-                record["close_code"] = closed.rcvd.code if closed.rcvd else None
-                return
-            now = loop.time()
-            if isinstance(message, str):
-                record["text_frames"] += 1
+        try:
+            while True:
                 try:
-                    parsed = json.loads(message)
-                except ValueError:
-                    parsed = None
-                if parsed != {"type": "end"}:
-                    await fail(4010, f"{WS_ERROR_TEXT[4010]}: {message[:80]!r}")
+                    async with asyncio.timeout_at(last_audio + idle_timeout):
+                        message = await ws.recv()
+                except TimeoutError:
+                    await fail(4008, f"{WS_ERROR_TEXT[4008]}: no audio for more than {idle_timeout:g} s")
                     return
-                await emit(recognizer.finish())
-                record["end"] = "end"
-                await self._send_json(ws, record, {"code": 0, "message": "success", "voice_id": voice_id,
-                                                   "message_id": f"{voice_id}_{message_number}", "final": 1})
-                self._finish_record(record, state)
-                await ws.close()
-                return
+                except ConnectionClosed as closed:
+                    flush()
+                    record["end"] = "server_stopped" if self._stopping else "client_closed"
+                    record["close_code"] = closed.rcvd.code if closed.rcvd else None
+                    return
+                now = loop.time()
+                if isinstance(message, str):
+                    record["text_frames"] += 1
+                    try:
+                        parsed = json.loads(message)
+                    except ValueError:
+                        parsed = None
+                    if parsed != {"type": "end"}:
+                        await fail(4010, f"{WS_ERROR_TEXT[4010]}: {message[:80]!r}")
+                        return
+                    await emit(recognizer.finish())
+                    flush()
+                    record["end"] = "final"  # ended with {"type":"end"} and final:1
+                    await self._send_json(ws, record, {"code": 0, "message": "success", "voice_id": voice_id,
+                                                       "message_id": f"{voice_id}_{message_number}", "final": 1})
+                    self._finish_record(record, state)
+                    await self._close_ws(ws)
+                    return
 
-            size = len(message)
-            # Statistics (cheap: no per-frame logging).
-            record["frames"] += 1
-            if size in sizes:
-                sizes[size] += 1
-            elif len(sizes) < 32:
-                sizes[size] = 1
-            else:
-                sizes["other"] = sizes.get("other", 0) + 1
-            if record["frame_bytes_min"] is None or size < record["frame_bytes_min"]:
-                record["frame_bytes_min"] = size
-            if record["frame_bytes_max"] is None or size > record["frame_bytes_max"]:
-                record["frame_bytes_max"] = size
-            if size & 1:
-                record["odd_frames"] += 1
-            if last_frame is None:
-                record["first_audio_ms"] = int((now - start) * 1000)
-            else:
-                gap = int((now - last_frame) * 1000)
-                if gap > record["max_gap_ms"]:
-                    record["max_gap_ms"] = gap
-            last_frame = last_audio = now
+                size = len(message)
+                frames += 1
+                total += size
+                if size in sizes:
+                    sizes[size] += 1
+                elif len(sizes) < 32:
+                    sizes[size] = 1
+                else:
+                    sizes["other"] = sizes.get("other", 0) + 1
+                if size_min is None or size < size_min:
+                    size_min = size
+                if size_max is None or size > size_max:
+                    size_max = size
+                if size & 1:
+                    odd_frames += 1
+                if last_frame is None:
+                    record["first_audio_ms"] = int((now - start) * 1000)
+                elif now - last_frame > max_gap:
+                    max_gap = now - last_frame
+                last_frame = last_audio = now
 
-            # Pacing: at most max_audio_rate s of audio in any 1 s of wall time. Audio that arrives in the
-            # first second of the session is exempt up to burst_audio_s (the initial burst).
-            exempt = 0
-            if burst_left > 0 and now - start < 1.0:
-                exempt = min(size, burst_left)
-                burst_left -= exempt
-            window.append((now, size, size - exempt))
-            window_bytes += size
-            window_counted += size - exempt
-            while window[0][0] <= now - 1.0:
-                _, old, old_counted = window.popleft()
-                window_bytes -= old
-                window_counted -= old_counted
-            observed = window_bytes / bytes_per_s
-            if observed > record["max_rate"]:
-                record["max_rate"] = round(observed, 3)
-            total += size
-            record["bytes"] = total
-            record["audio_ms"] = total * 1000 // bytes_per_s
-            if window_counted > limit_bytes:
-                await fail(4000, f"{WS_ERROR_TEXT[4000]} ({observed:.2f} s of audio in the last second)")
-                return
+                # Pacing: at most max_audio_rate s of audio in any 1 s of wall time. Audio that arrives in the
+                # first second of the session is exempt up to burst_audio_s (the initial burst).
+                counted = size
+                if burst_left > 0 and now - start < 1.0:
+                    exempt = size if size < burst_left else burst_left
+                    burst_left -= exempt
+                    counted -= exempt
+                window.append((now, size, counted))
+                window_bytes += size
+                window_counted += counted
+                horizon = now - 1.0
+                while window[0][0] <= horizon:
+                    _, old, old_counted = window.popleft()
+                    window_bytes -= old
+                    window_counted -= old_counted
+                if window_bytes > max_window:
+                    max_window = window_bytes
+                if window_counted > limit_bytes:
+                    await fail(4000, f"{WS_ERROR_TEXT[4000]} ({window_bytes / bytes_per_s:.2f} s of audio in the "
+                                     f"last second)")
+                    return
 
-            await emit(recognizer.feed(message))
+                events = recognizer.feed(message)
+                if events:
+                    await emit(events)
 
-            if error_after is not None and total >= error_after:
-                await fail(int(error_code), error_text(int(error_code)), "injected_error")
-                return
-            if drop_after is not None and total >= drop_after:
-                record["end"] = "injected_disconnect"
-                self._finish_record(record, state)
-                ws.transport.abort()  # no close frame
-                return
+                if error_after is not None and total >= error_after:
+                    await fail(int(error_code), error_text(int(error_code)), "injected_error")
+                    return
+                if drop_after is not None and total >= drop_after:
+                    flush()
+                    record["end"] = "injected_disconnect"
+                    self._finish_record(record, state)
+                    ws.transport.abort()  # no close frame
+                    return
+        finally:
+            if not state["logged"]:
+                flush()
 
     # ----- HTTP: SentenceRecognition (1b, 1c) and control ---------------------------------------------
 
@@ -934,6 +1033,8 @@ class StandIn:
             if method == "POST":
                 return self._control(body)
             return 405, b"method not allowed\n", "text/plain"
+        if path == "/_control/stats" and method == "GET":
+            return 200, json.dumps(self.stats()).encode(), "application/json"
         if path == "/_control/api" and method == "GET":
             return 200, json.dumps(self.api_requests(), ensure_ascii=False).encode(), "application/json"
         if path == "/server_time" and method == "GET":
@@ -1125,7 +1226,7 @@ class StandIn:
             if duration > MAX_AUDIO_MS:
                 raise ApiError("InvalidParameterValue.ErrorVoicedataTooLong",
                                f"audio is {duration} ms long; the limit is 60 s")
-            recognizer = Recognizer(rate, 1000, 60000, self.vad_threshold, self.partial_ms)
+            recognizer = Recognizer(rate, 1000, 60000, self.vad_threshold, self.partial_ms, self.vad_stride)
             events = [e for e in recognizer.feed(samples) + recognizer.finish() if e[0] == 2]
             result = "".join(sentence_text(2, index, start, end) for _, index, start, end in events)
             words = []

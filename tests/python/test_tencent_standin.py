@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -229,11 +230,11 @@ def test_two_sentences_in_real_time(si, two_sentences):
     assert len(partials) >= (s0["end_time"] - s0["start_time"]) // 400 - 1
 
     record = si.wait_for_sessions(1)[0]
-    assert record["end"] == "end" and record["handshake_code"] == 0 and record["sentences"] == 2
+    assert record["end"] == "final" and record["handshake_code"] == 0 and record["sentences"] == 2
     assert record["audio_ms"] == len(pcm) // BYTES_PER_MS
     assert record["frame_bytes_max"] == FRAME and record["frame_bytes_min"] <= FRAME
-    assert 0.8 <= record["max_rate"] <= 1.5
-    assert record["max_gap_ms"] < 500
+    assert 0.8 <= record["max_rate"] <= 2.0  # real time is 1.0; a stalled client catches up a little
+    assert record["max_gap_ms"] < 1000
     assert "signature" not in record["params"] and record["params"]["voice_id"] == query["voice_id"]
 
 
@@ -266,17 +267,17 @@ def test_initial_burst_then_faster_than_real_time_is_allowed(si, one_sentence):
 
     messages = run(burst_then_paced())
     assert messages[-1]["final"] == 1
-    assert si.wait_for_sessions(1)[0]["end"] == "end"
+    assert si.wait_for_sessions(1)[0]["end"] == "final"
 
 
-def test_sixteen_second_pause_gets_4008():
-    # The idle limit is 15 s at Tencent; a 1 s override keeps this test fast.
+def test_pause_longer_than_idle_timeout_gets_4008():
+    # Tencent's limit is 15 s (a 16 s pause fails); the idle_timeout override scales it to 1 s vs a 1.6 s pause.
     with ts.StandIn(idle_timeout=1.0) as standin:
         audio = bytes(RATE * 2 // 2)
         messages, close_code, elapsed = run(session(signed_url(standin, params()), audio, pause_after_ms=500,
                                                     pause_s=1.6))
         assert messages[-1]["code"] == 4008 and "等待超时" in messages[-1]["message"]
-        assert close_code == 1000 and 1.4 <= elapsed < 2.5
+        assert close_code == 1000 and 1.4 <= elapsed < 3.0
         record = standin.wait_for_sessions(1)[0]
         assert record["end"] == "error" and record["error_code"] == 4008 and record["audio_ms"] == 500
         # No audio at all is also idle.
@@ -317,8 +318,8 @@ def _raw_url(standin, query, signature):
 
 @pytest.mark.parametrize("case, code, words", [
     ("bad_signature", 4002, "signature"),
-    ("unencoded_plus_in_signature", 4002, "unencoded '+'"),
-    ("unencoded_pipe_and_comma", 4002, "unencoded '|'"),
+    ("unencoded_plus_in_signature", 4002, "'+'"),
+    ("unencoded_pipe_and_comma", 4002, "unencoded '|', ','"),
     ("stale_timestamp", 4002, "expired"),
     ("voice_format_absent", 4001, "voice_format"),
     ("voice_format_speex", 4001, "voice_format=4"),
@@ -444,6 +445,9 @@ def test_injected_handshake_error_and_order_and_control_api(si):
     assert log[0]["fault"] == {"handshake_error": 4002} and log[2]["fault"] is None
     control(si, {"reset": True})
     assert control(si) == [] and si.log == []
+    with pytest.raises(urllib.error.HTTPError) as bad:
+        control(si, {"inject": {"eror": 4006}})
+    assert bad.value.code == 400
 
 
 def test_exception_in_one_session_does_not_kill_the_server(si, one_sentence):
@@ -477,7 +481,10 @@ def test_concurrent_sessions(si, one_sentence):
     outcomes = run(many())
     assert all(m[-1].get("final") == 1 and len(by_index(m)) == 1 for m, _, _ in outcomes)
     log = si.wait_for_sessions(count)
-    assert len(log) == count and all(r["end"] == "end" for r in log)
+    assert len(log) == count and all(r["end"] == "final" for r in log)
+    with urllib.request.urlopen(si.api_url + "_control/stats", timeout=5) as response:
+        stats = json.loads(response.read())
+    assert stats["active_sessions"] == 0 and stats["sessions_logged"] == count and stats["max_loop_lag_ms"] >= 0
 
 
 # ----- SentenceRecognition (1b) over TC3 (1c) ---------------------------------------------------------------

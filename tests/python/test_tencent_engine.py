@@ -1,0 +1,190 @@
+"""The gateway's `tencent` engine against the local stand-in of Tencent's wire protocol (tencent_standin.py):
+signatures, pacing, result mapping, error mapping, retries, and secrets that never reach the client."""
+import asyncio
+import json
+import os
+import subprocess
+import time
+
+import pytest
+import websockets
+
+from conftest import BINARY, TOKEN, Server, wav_pcm
+from tencent_standin import DEFAULT_APPID, DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, StandIn
+
+
+@pytest.fixture(scope="module")
+def standin():
+    instance = StandIn().start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(standin):
+    env = {
+        "TENCENTCLOUD_SECRET_ID": DEFAULT_SECRET_ID, "TENCENTCLOUD_SECRET_KEY": DEFAULT_SECRET_KEY, "TENCENTCLOUD_APPID": DEFAULT_APPID,
+        "TENCENT_ASR_WS_URL": f"{standin.ws_url}/asr/v2", "TENCENT_ASR_API_URL": standin.api_url,
+    }
+    server = Server("--token", TOKEN, "--idle-timeout", "40", "--decoders", "1", env=env)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def clean(standin):
+    standin.reset()
+    return standin
+
+
+@pytest.fixture(scope="module")
+def two_sentences(speech):
+    """Two sentences 1.5 s apart, 16 kHz mono PCM."""
+    first, second = speech("please turn off the lights in the kitchen"), speech("what is the weather like in boston today")
+    return wav_pcm(first) + bytes(2 * 16000 * 3 // 2) + wav_pcm(second)
+
+
+async def stream(url: str, pcm: bytes, frame_ms: int = 100, realtime: bool = True, pause: tuple[int, float] | None = None):
+    """Streams PCM (optionally pausing `pause[1]` s after byte `pause[0]`), then end; returns (events, close code, headers)."""
+    events = []
+    async with websockets.connect(url, max_size=2**20) as ws:
+        headers = dict(ws.response.headers)
+        step = 16000 * 2 * frame_ms // 1000
+
+        async def send():
+            for start in range(0, len(pcm), step):
+                if pause and start <= pause[0] < start + step:
+                    await asyncio.sleep(pause[1])
+                await ws.send(pcm[start:start + step])
+                if realtime:
+                    await asyncio.sleep(frame_ms / 1000)
+            await ws.send(json.dumps({"type": "end"}))
+
+        sender = asyncio.create_task(send())
+        try:
+            async for message in ws:
+                events.append(json.loads(message))
+        except websockets.ConnectionClosedError:
+            pass  # an error close (1011, 1013) ends the iteration with an exception
+        finally:
+            sender.cancel()
+        return events, ws.close_code, headers
+
+
+def url(gateway, **query) -> str:
+    return gateway.url("/api/realtime-voice/stream", token=TOKEN, engine="tencent", lang="zh-CN", **query)
+
+
+def test_live_stream_maps_results_and_is_signed_and_paced(gateway, clean, two_sentences):
+    events, close_code, headers = asyncio.run(stream(url(gateway, hotwords="腾讯云|10,语音|5"), two_sentences))
+    types = [e["type"] for e in events]
+    assert types[0] == "ready" and events[0]["engine"] == "tencent", events
+    assert types[-1] == "completed" and close_code == 1000, events
+    finals = [e for e in events if e["type"] == "final"]
+    assert [f["segment"] for f in finals] == [0, 1], finals
+    assert types.index("partial") < types.index("final")
+    # The stand-in's VAD found the two sentences where flite put them: the first ends before the 1.5 s gap does.
+    assert finals[0]["start_ms"] < 500 and 2000 < finals[0]["end_ms"] < finals[1]["start_ms"] < finals[1]["end_ms"]
+    assert finals[0]["text"].startswith("第1句") and finals[0]["words"], finals[0]
+    session = clean.wait_for_sessions(1)[0]
+    assert session["end"] == "final" and session["handshake_code"] == 0, session
+    params = session["params"]
+    assert params["voice_format"] == "1" and params["needvad"] == "1" and params["engine_model_type"] == "16k_zh"
+    assert params["hotword_list"] == "腾讯云|10,语音|5"
+    assert session["frame_bytes_max"] == 1280 and session["max_rate"] <= 2.0, session
+    # Nothing of the key pair reached the client.
+    seen = json.dumps(events, ensure_ascii=False) + json.dumps(headers)
+    assert DEFAULT_SECRET_ID not in seen and DEFAULT_SECRET_KEY not in seen
+
+
+def test_a_10_s_burst_is_paced_below_tencents_limit(gateway, clean, speech):
+    pcm = b"".join(wav_pcm(speech(s)) for s in ["go forward ten meters", "turn left at the corner", "please close the window", "what time is it now"])
+    pcm = (pcm * 2)[: 10 * 32000]
+    started = time.monotonic()
+    events, close_code, _ = asyncio.run(stream(url(gateway), pcm, realtime=False))
+    assert events[-1]["type"] == "completed" and close_code == 1000, events[-3:]
+    session = clean.wait_for_sessions(1)[0]
+    assert session["end"] == "final" and session["error_code"] is None
+    assert session["max_rate"] <= 2.0 and session["audio_ms"] == 10_000, session
+    assert time.monotonic() - started > 5  # paced, not sent at once
+
+
+def test_a_long_client_pause_never_reaches_tencents_idle_limit(gateway, clean, speech):
+    first, second = wav_pcm(speech("go forward ten meters")), wav_pcm(speech("turn left at the corner"))
+    events, close_code, _ = asyncio.run(stream(url(gateway), first + second, pause=(len(first), 17)))
+    assert events[-1]["type"] == "completed", events[-3:]
+    session = clean.wait_for_sessions(1)[0]
+    assert session["end"] == "final" and session["max_gap_ms"] < 6000, session
+    finals = [e for e in events if e["type"] == "final"]
+    # Times are the client's: the silence sent upstream during the pause is taken out again.
+    client_ms = (len(first) + len(second)) // 32
+    assert finals[-1]["end_ms"] <= client_ms + 100, (finals, client_ms)
+
+
+@pytest.mark.parametrize("code, error, close", [(4002, "upstream_rejected", 1011), (4003, "upstream_rejected", 1011), (6001, "upstream_rejected", 1011), (4006, "busy", 1013)])
+def test_handshake_errors_map(gateway, clean, speech, code, error, close):
+    clean.inject({"handshake_error": code})
+    events, close_code, _ = asyncio.run(stream(url(gateway), wav_pcm(speech("go forward ten meters"))))
+    assert events[-1]["type"] == "error" and events[-1]["code"] == error, events
+    assert close_code == close
+    if error == "upstream_rejected":
+        assert str(code) in events[-1]["message"]
+    assert DEFAULT_SECRET_KEY not in json.dumps(events) and DEFAULT_SECRET_ID not in json.dumps(events)
+
+
+def test_overload_before_any_result_is_retried_with_a_new_voice_id(gateway, clean, two_sentences):
+    clean.inject({"error": 5000, "after_ms": 200})
+    events, close_code, _ = asyncio.run(stream(url(gateway), two_sentences))
+    assert events[-1]["type"] == "completed" and close_code == 1000, events[-3:]
+    sessions = clean.wait_for_sessions(2)
+    assert len(sessions) == 2 and sessions[0]["error_code"] == 5000 and sessions[1]["end"] == "final"
+    assert sessions[0]["voice_id"] != sessions[1]["voice_id"]
+    # The retry heard the whole stream again.
+    assert sessions[1]["audio_ms"] == len(two_sentences) // 32
+
+
+def test_overload_after_a_result_is_an_error(gateway, clean, two_sentences):
+    clean.inject({"error": 5001, "after_ms": 4500})
+    events, close_code, _ = asyncio.run(stream(url(gateway), two_sentences))
+    assert any(e["type"] == "final" for e in events)
+    assert events[-1]["type"] == "error" and events[-1]["code"] == "upstream_failed" and close_code == 1011, events[-2:]
+
+
+def test_upstream_dropping_mid_stream_ends_the_session_within_a_second(gateway, clean, two_sentences):
+    clean.inject({"disconnect_after_ms": 1500})
+
+    async def run():
+        async with websockets.connect(url(gateway)) as ws:
+            assert json.loads(await ws.recv())["type"] == "ready"
+            sent_ms = 0
+            error_at = None
+            for start in range(0, len(two_sentences), 3200):
+                await ws.send(two_sentences[start:start + 3200])
+                sent_ms += 100
+                await asyncio.sleep(0.1)
+                try:
+                    message = json.loads(await asyncio.wait_for(ws.recv(), 0.001))
+                except asyncio.TimeoutError:
+                    continue
+                except websockets.ConnectionClosed:
+                    break
+                if message["type"] == "error":
+                    error_at = (time.time(), message)
+                    break
+            await asyncio.wait_for(ws.wait_closed(), 5)
+            drop_at = clean.wait_for_sessions(1)[0]["ended_at"]
+            return error_at, drop_at, ws
+
+    error_at, drop_at, ws = asyncio.run(run())
+    assert error_at is not None and error_at[1]["code"] == "upstream_failed", error_at
+    assert error_at[0] - drop_at < 1.0
+    assert ws.close_code == 1011
+
+
+def test_serve_refuses_tencent_without_credentials_naming_the_variable():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")}
+    env["TENCENTCLOUD_SECRET_ID"] = "x"
+    result = subprocess.run([str(BINARY), "serve", "--engine", "tencent", "--port", "0"], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "TENCENTCLOUD_SECRET_KEY" in result.stderr and "TENCENTCLOUD_APPID" in result.stderr
+    assert "TENCENTCLOUD_SECRET_ID," not in result.stderr  # the one that is set is not named
