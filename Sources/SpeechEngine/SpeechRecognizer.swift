@@ -64,3 +64,10 @@ public struct RecognitionError: Error, Sendable, Equatable, CustomStringConverti
     /// The engine is shutting down.
     public static let shuttingDown = Self(code: "server_shutting_down", message: "The server is shutting down.")
 }
+
+/// An engine with its own API for whole recordings (e.g. Tencent's SentenceRecognition), used for uploads instead
+/// of feeding the recording through ``SpeechRecognizer/recognize(_:options:onStart:emit:)``.
+public protocol RecordingRecognizer: SpeechRecognizer {
+    /// Recognises a whole recording (PCM at ``SpeechRecognizer/sampleRate``); segments in order, stream times.
+    func recognizeRecording(_ samples: [Int16], options: RecognitionOptions) async throws -> [RecognizedSegment]
+}

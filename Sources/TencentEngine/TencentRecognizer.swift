@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Logging
 import SpeechEngine
 import Synchronization
@@ -16,9 +17,12 @@ public final class TencentRecognizer: SpeechRecognizer {
     /// Audio kept for a retry: beyond this much, a failed session is not retried.
     static let maxReplaySeconds = 30
 
-    public init(configuration: TencentConfiguration, logger: Logger) {
+    private let sentences: SentenceRecognition
+
+    public init(configuration: TencentConfiguration, logger: Logger, httpClient: HTTPClient = .shared) {
         self.configuration = configuration
         self.logger = logger
+        self.sentences = SentenceRecognition(configuration: configuration, limiter: RateLimiter(limit: 30, window: .milliseconds(1100)), client: httpClient)
     }
 
     public var isReady: Bool { true }
@@ -94,11 +98,45 @@ public final class TencentRecognizer: SpeechRecognizer {
     }
 }
 
+extension TencentRecognizer: RecordingRecognizer {
+    /// Uploads go to SentenceRecognition: one request per ≤ 60 s piece, longer recordings cut between words.
+    public func recognizeRecording(_ samples: [Int16], options: RecognitionOptions) async throws -> [RecognizedSegment] {
+        let rate = options.sampleRate ?? self.sampleRate
+        let model = self.configuration.model(for: options.language) ?? "16k_zh"
+        // A little under the limit, so that a header or rounding on Tencent's side never tips a piece over it.
+        let pieces = RecordingSplitter.pieces(samples, maxSamples: (SentenceRecognition.maxSeconds * 1000 - 500) * rate / 1000, frameSamples: rate / 10)
+        var segments: [RecognizedSegment] = []
+        for piece in pieces {
+            let offset = piece.lowerBound * 1000 / rate
+            let answer: (text: String, words: [RecognizedWord], durationMs: Int)
+            do {
+                answer = try await self.sentences.recognize(samples[piece], sampleRate: rate, model: model, parameters: options.parameters)
+            } catch {
+                throw error.recognitionError
+            }
+            guard !answer.text.isEmpty else { continue }
+            let words = answer.words.map { RecognizedWord(text: $0.text, startMs: offset + $0.startMs, endMs: offset + $0.endMs, confidence: $0.confidence) }
+            segments.append(
+                RecognizedSegment(
+                    index: segments.count,
+                    text: answer.text,
+                    startMs: words.first?.startMs ?? offset,
+                    endMs: words.last?.endMs ?? offset + answer.durationMs,
+                    words: words
+                )
+            )
+        }
+        return segments
+    }
+}
+
 extension UpstreamFailure {
     /// The gateway's error for a Tencent failure: stable codes, Tencent's own code and message in the text.
     var recognitionError: RecognitionError {
         switch self {
         case .rejected(let code, let message):
+            RecognitionError(code: "upstream_rejected", message: "Tencent ASR refused the request (\(code): \(message)); check the server's Tencent configuration and account.")
+        case .rejectedAPI(let code, let message):
             RecognitionError(code: "upstream_rejected", message: "Tencent ASR refused the request (\(code): \(message)); check the server's Tencent configuration and account.")
         case .busy(let message):
             .busy("Tencent ASR's concurrency limit is reached (4006: \(message)); try again shortly.")

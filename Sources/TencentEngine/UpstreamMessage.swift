@@ -28,6 +28,8 @@ struct UpstreamMessage: Decodable, Sendable {
 enum UpstreamFailure: Error, Equatable {
     /// Configuration or account problems (4001–4007 but 4006, 6001): retrying cannot help.
     case rejected(code: Int, message: String)
+    /// An API 3.0 request refused for its credentials, account or parameters (string codes like `AuthFailure.…`).
+    case rejectedAPI(code: String, message: String)
     /// Tencent's concurrency limit (4006).
     case busy(message: String)
     /// Overload or network jitter (5000–5002): a new session with a new voice_id may work.

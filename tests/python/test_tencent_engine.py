@@ -26,7 +26,7 @@ def gateway(standin):
         "TENCENTCLOUD_SECRET_ID": DEFAULT_SECRET_ID, "TENCENTCLOUD_SECRET_KEY": DEFAULT_SECRET_KEY, "TENCENTCLOUD_APPID": DEFAULT_APPID,
         "TENCENT_ASR_WS_URL": f"{standin.ws_url}/asr/v2", "TENCENT_ASR_API_URL": standin.api_url,
     }
-    server = Server("--token", TOKEN, "--idle-timeout", "40", "--decoders", "1", env=env)
+    server = Server("--token", TOKEN, "--idle-timeout", "40", "--decoders", "1", "--max-concurrent-uploads", "48", "--max-upload-seconds", "120", "--max-upload-bytes", str(8 << 20), env=env)
     yield server
     server.stop()
 
@@ -188,3 +188,68 @@ def test_serve_refuses_tencent_without_credentials_naming_the_variable():
     assert result.returncode == 2
     assert "TENCENTCLOUD_SECRET_KEY" in result.stderr and "TENCENTCLOUD_APPID" in result.stderr
     assert "TENCENTCLOUD_SECRET_ID," not in result.stderr  # the one that is set is not named
+
+
+def upload(gateway, audio: bytes, **fields) -> tuple[int, dict]:
+    import urllib.error
+    import urllib.request
+    import uuid
+    boundary = uuid.uuid4().hex
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()]
+    body = b"".join(parts + [f'--{boundary}\r\nContent-Disposition: form-data; name="audio"; filename="a.wav"\r\n\r\n'.encode(), audio, f"\r\n--{boundary}--\r\n".encode()])
+    request = urllib.request.Request(f"http://127.0.0.1:{gateway.port}/api/realtime-voice/recognize", data=body, method="POST",
+                                     headers={"token": TOKEN, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_upload_goes_to_sentence_recognition_signed_with_tc3(gateway, clean, speech):
+    status, answer = upload(gateway, speech("go forward ten meters").read_bytes(), engine="tencent", lang="zh-CN", hotwords="腾讯云|10")
+    assert status == 200 and answer["code"] == 0 and answer["data"]["engine"] == "tencent", answer
+    assert answer["data"]["text"].startswith("第1句") and answer["data"]["segments"][0]["end_ms"] > 500
+    requests = clean.api_requests()
+    assert len(requests) == 1 and requests[0].get("error") is None, requests
+    assert clean.wait_for_sessions(0) == []  # no real-time session was used
+    seen = json.dumps(answer, ensure_ascii=False)
+    assert DEFAULT_SECRET_ID not in seen and DEFAULT_SECRET_KEY not in seen
+
+
+def test_a_recording_over_60_s_is_split_between_words(gateway, clean, speech):
+    gateway_limit_pcm = b"".join(wav_pcm(speech(s)) + bytes(32000) for s in ["go forward ten meters", "turn left at the corner", "please close the window"])
+    pcm = (gateway_limit_pcm * 20)[: 70 * 32000]
+    wav = bytearray(b"RIFF") + (36 + len(pcm)).to_bytes(4, "little") + b"WAVEfmt " + (16).to_bytes(4, "little")
+    wav += (1).to_bytes(2, "little") + (1).to_bytes(2, "little") + (16000).to_bytes(4, "little") + (32000).to_bytes(4, "little")
+    wav += (2).to_bytes(2, "little") + (16).to_bytes(2, "little") + b"data" + len(pcm).to_bytes(4, "little") + pcm
+    status, answer = upload(gateway, bytes(wav), engine="tencent", lang="zh-CN")
+    assert status == 200, answer
+    requests = clean.api_requests()
+    assert len(requests) == 2 and all(r.get("error") is None for r in requests), requests
+    assert answer["data"]["duration_ms"] == 70_000
+    ends = [s["end_ms"] for s in answer["data"]["segments"]]
+    assert ends == sorted(ends) and ends[-1] > 60_000, answer["data"]["segments"]
+
+
+def test_sentence_recognition_errors_map(gateway, clean, speech):
+    audio = speech("go forward ten meters").read_bytes()
+    clean.inject_api({"code": "AuthFailure.SecretIdNotFound", "message": "secret id not found"})
+    status, answer = upload(gateway, audio, engine="tencent", lang="zh-CN")
+    assert status == 502 and answer["error"] == "upstream_rejected" and "AuthFailure.SecretIdNotFound" in answer["message"], answer
+    clean.inject_api({"code": "RequestLimitExceeded", "message": "too many"})
+    status, answer = upload(gateway, audio, engine="tencent", lang="zh-CN")
+    assert status == 503 and answer["error"] == "busy", answer
+    clean.inject_api({"code": "InternalError", "message": "oops"})
+    status, answer = upload(gateway, audio, engine="tencent", lang="zh-CN")
+    assert status == 502 and answer["error"] == "upstream_failed", answer
+
+
+def test_bursts_of_uploads_are_queued_under_tencents_rate_limit(gateway, clean, speech):
+    from concurrent.futures import ThreadPoolExecutor
+    audio = speech("go").read_bytes()
+    with ThreadPoolExecutor(40) as pool:
+        results = list(pool.map(lambda _: upload(gateway, audio, engine="tencent", lang="zh-CN"), range(40)))
+    refused = [r for r in results if r[0] != 200]
+    assert not refused, refused[:3]
+    assert len(clean.api_requests()) == 40

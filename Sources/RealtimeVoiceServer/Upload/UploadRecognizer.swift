@@ -50,11 +50,18 @@ final class UploadRecognizer: Sendable {
         let segments: [RecognizedSegment]
         do {
             let parameters = upload.fields.filter { !Self.gatewayFields.contains($0.key) }
-            segments = try await engine.transcribe(samples, options: RecognitionOptions(language: language, sampleRate: engine.sampleRate, parameters: parameters))
+            let options = RecognitionOptions(language: language, sampleRate: engine.sampleRate, parameters: parameters)
+            if let recordings = engine as? any RecordingRecognizer {
+                segments = try await recordings.recognizeRecording(samples, options: options)
+            } else {
+                segments = try await engine.transcribe(samples, options: options)
+            }
         } catch let error as RecognitionError where error.code == "busy" {
             throw Self.busy(error.message)
         } catch let error as RecognitionError {
-            throw GatewayError(status: .internalServerError, code: error.code, message: error.message)
+            // An upstream engine (Tencent) that refused or failed: the gateway is fine, what is behind it is not.
+            let status: HTTPResponse.Status = error.code.hasPrefix("upstream_") ? .badGateway : .internalServerError
+            throw GatewayError(status: status, code: error.code, message: error.message)
         } catch {
             throw GatewayError(status: .internalServerError, code: "engine_failed", message: "Recognition failed.")
         }
