@@ -253,3 +253,12 @@ def test_bursts_of_uploads_are_queued_under_tencents_rate_limit(gateway, clean, 
     refused = [r for r in results if r[0] != 200]
     assert not refused, refused[:3]
     assert len(clean.api_requests()) == 40
+
+
+def test_openai_sdk_with_model_tencent(gateway, clean, speech):
+    import openai
+    client = openai.OpenAI(api_key=TOKEN, base_url=f"http://127.0.0.1:{gateway.port}/v1", max_retries=0)
+    with open(speech("go forward ten meters"), "rb") as f:
+        result = client.audio.transcriptions.create(model="tencent", file=f, language="zh", response_format="verbose_json")
+    assert result.text.startswith("第1句") and result.segments, result
+    assert len(clean.api_requests()) == 1
