@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .executable(name: "realtime-voice", targets: ["RealtimeVoiceCLI"]),
         .executable(name: "pocketsphinx-direct", targets: ["PocketSphinxDirect"]),
+        .executable(name: "tencent-relay-sink", targets: ["TencentRelaySink"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -120,6 +121,18 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Benchmark sink: the far end of Tencent's real-time protocol at almost no cost (bench/relay.sh).
+        .executableTarget(
+            name: "TencentRelaySink",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -1,4 +1,5 @@
 """Starts a release `realtime-voice serve` for a benchmark and waits until it is healthy."""
+import os
 import subprocess
 import time
 import urllib.request
@@ -10,12 +11,13 @@ BIN = ROOT / ".build" / "release"
 
 
 @contextmanager
-def gateway_process(port: int, log: Path, *arguments: str):
-    """`serve` on 127.0.0.1:`port` with token `bench` and `arguments`, its output in `log`; stopped on exit."""
+def gateway_process(port: int, log: Path, *arguments: str, env: dict | None = None):
+    """`serve` on 127.0.0.1:`port` with token `bench` and `arguments` (and `env` added to the environment), its
+    output in `log`; stopped on exit."""
     server = subprocess.Popen(
         [str(BIN / "realtime-voice"), "serve", "--host", "127.0.0.1", "--port", str(port), "--token", "bench",
          "--log-level", "warning", *arguments],
-        stdout=open(log, "w"), stderr=subprocess.STDOUT,
+        stdout=open(log, "w"), stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
     )
     try:
         for _ in range(300):

@@ -128,8 +128,12 @@ struct RealtimeUpstream: Sendable {
         // While the client pauses, 40 ms of silence every keepAliveAfter: Tencent fails gaps over 6 s and 15 s.
         let keepAlive = Task {
             while !Task.isCancelled {
-                try await Task.sleep(for: .milliseconds(250))
-                guard clock.now - state.lastSent.withLock({ $0 }) >= keepAliveAfter else { continue }
+                // Sleeps until the keep-alive would be due (one timer a session, not a poll).
+                let due = state.lastSent.withLock({ $0 }) + keepAliveAfter
+                if clock.now < due {
+                    try await Task.sleep(until: due, clock: clock)
+                    continue
+                }
                 state.timeline.withLock { $0.sentSilence(milliseconds: 40) }
                 state.lastSent.withLock { $0 = clock.now }
                 try await outbound.write(.binary(silence))
@@ -146,7 +150,11 @@ struct RealtimeUpstream: Sendable {
                 }
                 var packet = ByteBuffer()
                 packet.reserveCapacity(samples.count * 2)
+                #if _endian(little)
+                samples.withUnsafeBytes { _ = packet.writeBytes($0) }
+                #else
                 for sample in samples { packet.writeInteger(sample, endianness: .little) }
+                #endif
                 state.timeline.withLock { $0.sentAudio(milliseconds: milliseconds) }
                 state.lastSent.withLock { $0 = clock.now }
                 try await outbound.write(.binary(packet))
