@@ -4,6 +4,7 @@
 #   make test       installs what is missing, builds and runs every test (Swift and Python)
 #   make bench      streaming benchmark (bench/stream.sh)
 #   make bench-upload  upload benchmark (bench/upload.sh)
+#   make bench-relay   Tencent relay benchmark (bench/relay.sh)
 
 SWIFT ?= swift
 ARGS ?=
@@ -15,7 +16,7 @@ RUN_PACKAGES := libpocketsphinx-dev pocketsphinx-en-us libsoxr-dev pkg-config ff
 # Tests: speech synthesis and real recordings, audio conversion, Python for the third-party clients.
 TEST_PACKAGES := pocketsphinx-testdata flite sox python3 python3-venv
 
-.PHONY: run test deps test-deps build build-release swift-test python-test bench bench-upload clean
+.PHONY: run test deps test-deps build build-release swift-test python-test bench bench-upload bench-relay clean
 
 run: deps build-release
 	.build/release/realtime-voice serve $(ARGS)
@@ -41,6 +42,9 @@ swift-test:
 
 python-test:
 	$(VENV)/bin/python -m pytest tests/python -q
+
+bench-relay: deps test-deps
+	bench/relay.sh
 
 bench: deps test-deps
 	bench/stream.sh

@@ -121,9 +121,13 @@ def test_a_long_client_pause_never_reaches_tencents_idle_limit(gateway, clean, s
     assert finals[-1]["end_ms"] <= client_ms + 100, (finals, client_ms)
 
 
-@pytest.mark.parametrize("code, error, close", [(4002, "upstream_rejected", 1011), (4003, "upstream_rejected", 1011), (6001, "upstream_rejected", 1011), (4006, "busy", 1013)])
-def test_handshake_errors_map(gateway, clean, speech, code, error, close):
-    clean.inject({"handshake_error": code})
+TENCENT_ERRORS = [(code, "upstream_rejected", 1011) for code in (4001, 4002, 4003, 4004, 4005, 4007, 6001)] + [(4006, "busy", 1013)]
+
+
+@pytest.mark.parametrize("when", ["handshake", "mid-stream"])
+@pytest.mark.parametrize("code, error, close", TENCENT_ERRORS)
+def test_tencent_errors_map(gateway, clean, speech, code, error, close, when):
+    clean.inject({"handshake_error": code} if when == "handshake" else {"error": code, "after_ms": 400})
     events, close_code, _ = asyncio.run(stream(url(gateway), wav_pcm(speech("go forward ten meters"))))
     assert events[-1]["type"] == "error" and events[-1]["code"] == error, events
     assert close_code == close
@@ -143,8 +147,9 @@ def test_overload_before_any_result_is_retried_with_a_new_voice_id(gateway, clea
     assert sessions[1]["audio_ms"] == len(two_sentences) // 32
 
 
-def test_overload_after_a_result_is_an_error(gateway, clean, two_sentences):
-    clean.inject({"error": 5001, "after_ms": 4500})
+@pytest.mark.parametrize("code", [5000, 5001, 5002])
+def test_overload_after_a_result_is_an_error(gateway, clean, two_sentences, code):
+    clean.inject({"error": code, "after_ms": 4500})
     events, close_code, _ = asyncio.run(stream(url(gateway), two_sentences))
     assert any(e["type"] == "final" for e in events)
     assert events[-1]["type"] == "error" and events[-1]["code"] == "upstream_failed" and close_code == 1011, events[-2:]
