@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // C libraries from Debian, declared only.
@@ -82,6 +83,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // `realtime-voice doctor`: probes a deployment and names the cause of each failure.
+        .target(
+            name: "RealtimeVoiceDoctor",
+            dependencies: [
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The HTTP + WebSocket gateway.
         .target(
             name: "RealtimeVoiceServer",
@@ -109,6 +123,7 @@ let package = Package(
             name: "RealtimeVoiceCLI",
             dependencies: [
                 "RealtimeVoiceServer",
+                "RealtimeVoiceDoctor",
                 "TencentEngine",
                 "RealtimeVoiceAudio",
                 "SpeechEngine",

@@ -8,7 +8,7 @@ struct RealtimeVoiceCommand: AsyncParsableCommand {
         commandName: "realtime-voice",
         abstract: "A self-hosted real-time speech-recognition gateway for WeChat mini-programs and the web.",
         version: GatewayVersion.current,
-        subcommands: [ServeCommand.self, TranscribeCommand.self],
+        subcommands: [ServeCommand.self, TranscribeCommand.self, DoctorCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 

@@ -5,6 +5,8 @@ enum Paths {
     static let stream = "/api/realtime-voice/stream"
     static let recognize = "/api/realtime-voice/recognize"
     static let openAITranscriptions = "/v1/audio/transcriptions"
+    /// Echoes the request headers as received, so that `doctor` sees what a proxy stripped or added.
+    static let debugHeaders = "/api/realtime-voice/debug/headers"
     static let webSocketPaths: Set<String> = [echo, stream]
 
     /// Paths whose requests need a token.

@@ -10,9 +10,25 @@ struct GatewayRoutes<Context: RequestContext>: Sendable {
         let version: String
     }
 
+    /// What `GET /api/realtime-voice/debug/headers` answers: the request as the server received it.
+    struct ReceivedRequest: ResponseEncodable {
+        let method: String
+        let path: String
+        /// `[name, value]` pairs in the order received; credentials are masked.
+        let headers: [[String]]
+    }
+
     let engines: EngineRegistry
 
     func add(to router: Router<Context>) {
+        router.get(RouterPath(Paths.debugHeaders)) { request, _ -> Response in
+            let headers = request.headers.map { field -> [String] in
+                let name = field.name.canonicalName
+                let masked = ["authorization", "token", "cookie"].contains(name) ? "<\(field.value.utf8.count) bytes, masked>" : field.value
+                return [field.name.rawName, masked]
+            }
+            return JSONResponse.make(status: .ok, ReceivedRequest(method: request.method.rawValue, path: AccessToken.redacted(request.uri), headers: headers))
+        }
         router.get(RouterPath(Paths.health)) { _, _ -> Response in
             let engine = self.engines.defaultEngine
             let ready = engine?.isReady ?? false

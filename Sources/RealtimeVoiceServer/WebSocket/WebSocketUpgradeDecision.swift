@@ -20,6 +20,8 @@ struct WebSocketUpgradeDecision: Sendable {
         let uri = URI(request.path ?? "/")
         var logger = logger
         logger[metadataKey: "http.path"] = "\(AccessToken.redacted(uri))"
+        // `realtime-voice doctor` marks its probes, so that a person can tell whether one reached the server.
+        if let nonce = uri.queryParameters.get("doctor") { logger[metadataKey: "doctor.nonce"] = "\(nonce)" }
         guard Paths.webSocketPaths.contains(uri.path) else {
             logger.info("WebSocket upgrade refused", metadata: ["ws.refusal": "not_found"])
             return .dontUpgrade
