@@ -6,7 +6,7 @@ import RealtimeVoiceDoctor
 struct DoctorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
-        abstract: "Probe a deployment (DNS, TCP, /health, the WebSocket upgrade, auth, echo) and name the cause of each failure.",
+        abstract: "Probe a deployment (DNS, TCP, /health, the WebSocket upgrade, auth, echo, idle survival, recognition) and name the cause of each failure.",
         discussion: """
             URL is the deployment's base address, http(s):// or ws(s):// (the other scheme is derived), with its path \
             prefix if it has one. Each check prints a line as it completes; each failure is followed by its most likely \
@@ -24,6 +24,12 @@ struct DoctorCommand: AsyncParsableCommand {
     @Option(help: "Seconds to wait for each network step. (default: 10)")
     var timeout: Double = 10
 
+    @Option(help: "Seconds the idle check holds a silent connection. (default: 75)")
+    var idleSeconds: Double = 75
+
+    @Flag(help: "Skip the idle check (it takes --idle-seconds).")
+    var skipIdle = false
+
     @Flag(help: "Print one JSON report instead of the checklist.")
     var json = false
 
@@ -34,9 +40,9 @@ struct DoctorCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError(error.description)
         }
-        guard self.timeout > 0 else { throw ValidationError("--timeout must be positive.") }
+        guard self.timeout > 0, self.idleSeconds > 0 else { throw ValidationError("--timeout and --idle-seconds must be positive.") }
         let token = self.token ?? ProcessInfo.processInfo.environment["REALTIME_VOICE_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-        let doctor = Doctor(target: target, options: .init(token: token, timeout: .milliseconds(Int64(self.timeout * 1000))))
+        let doctor = Doctor(target: target, options: .init(token: token, timeout: .milliseconds(Int64(self.timeout * 1000)), idle: self.skipIdle ? nil : .milliseconds(Int64(self.idleSeconds * 1000))))
         let printsLines = !self.json
         if printsLines { Self.write("realtime-voice doctor: \(target.httpBase)\n") }
         let report = await doctor.run { result in

@@ -10,9 +10,12 @@ public struct Doctor: Sendable {
     public struct Options: Sendable {
         public var token: String?
         public var timeout: Duration
-        public init(token: String? = nil, timeout: Duration = .seconds(10)) {
+        /// How long the idle check holds a silent connection; nil skips it.
+        public var idle: Duration?
+        public init(token: String? = nil, timeout: Duration = .seconds(10), idle: Duration? = .seconds(75)) {
             self.token = token
             self.timeout = timeout
+            self.idle = idle
         }
     }
 
@@ -132,11 +135,30 @@ public struct Doctor: Sendable {
             }
         }
 
-        // Echo through the real WebSocket.
+        // What reached the server of a handshake's headers (needs a token).
+        if self.options.token != nil {
+            record(await self.receivedHeaders(raw: raw, query: query))
+        } else {
+            skip("headers", "no --token: the header echo is authenticated")
+        }
+
+        // Echo, idle survival and recognition through the real WebSocket; recognition over HTTP too.
         if upgraded {
             record(await self.echo(query: query))
+            if let idle = self.options.idle {
+                record(await self.idleSurvival(query: query, hold: idle))
+            } else {
+                skip("idle", "--skip-idle")
+            }
         } else {
-            skip("echo", "the upgrade failed")
+            for check in ["echo", "idle"] { skip(check, "the upgrade failed") }
+        }
+        if self.options.token == nil {
+            skip("stream", "no --token")
+            skip("recognize", "no --token")
+        } else {
+            if upgraded { record(await self.streamRecognition()) } else { skip("stream", "the upgrade failed") }
+            record(await self.uploadRecognition(raw: raw))
         }
         return DoctorReport(target: self.target.httpBase, checks: results, intermediaries: intermediaries)
     }
