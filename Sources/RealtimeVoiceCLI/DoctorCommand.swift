@@ -30,6 +30,9 @@ struct DoctorCommand: AsyncParsableCommand {
     @Flag(help: "Skip the idle check (it takes --idle-seconds).")
     var skipIdle = false
 
+    @Option(help: "A PEM file of extra trusted root certificates (a private CA).")
+    var caFile: String?
+
     @Flag(help: "Print one JSON report instead of the checklist.")
     var json = false
 
@@ -41,19 +44,22 @@ struct DoctorCommand: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
         guard self.timeout > 0, self.idleSeconds > 0 else { throw ValidationError("--timeout and --idle-seconds must be positive.") }
+        if let caFile = self.caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+            throw ValidationError("--ca-file \(caFile) cannot be read.")
+        }
         let token = self.token ?? ProcessInfo.processInfo.environment["REALTIME_VOICE_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-        let doctor = Doctor(target: target, options: .init(token: token, timeout: .milliseconds(Int64(self.timeout * 1000)), idle: self.skipIdle ? nil : .milliseconds(Int64(self.idleSeconds * 1000))))
+        let doctor = Doctor(target: target, options: .init(token: token, timeout: .milliseconds(Int64(self.timeout * 1000)), idle: self.skipIdle ? nil : .milliseconds(Int64(self.idleSeconds * 1000)), caFile: self.caFile))
         let printsLines = !self.json
-        if printsLines { Self.write("realtime-voice doctor: \(target.httpBase)\n") }
+        if printsLines { Console.out("realtime-voice doctor: \(target.httpBase)\n") }
         let report = await doctor.run { result in
-            if printsLines { Self.write(Self.line(result)) }
+            if printsLines { Console.out(Self.line(result)) }
         }
         if self.json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            Self.write(String(decoding: try encoder.encode(report), as: UTF8.self) + "\n")
+            Console.out(String(decoding: try encoder.encode(report), as: UTF8.self) + "\n")
         } else {
-            Self.write(Self.summary(report))
+            Console.out(Self.summary(report))
         }
         if !report.passed { throw ExitCode(1) }
     }
@@ -83,7 +89,4 @@ struct DoctorCommand: AsyncParsableCommand {
         return text
     }
 
-    private static func write(_ text: String) {
-        FileHandle.standardOutput.write(Data(text.utf8))
-    }
 }

@@ -35,7 +35,7 @@ struct RealtimeVoiceCommand: AsyncParsableCommand {
 
     private static func exit(usage error: any Error, message: String) -> Never {
         if self.exitCode(for: error) == .validationFailure {
-            FileHandle.standardError.write(Data((message + "\n").utf8))
+            Console.error(message + "\n")
             Foundation.exit(2)
         }
         self.exit(withError: error)

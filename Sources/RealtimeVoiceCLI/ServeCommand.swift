@@ -108,6 +108,6 @@ struct ServeCommand: AsyncParsableCommand {
             lines.append("  stream URL: ws://\(shown):\(port)/api/realtime-voice/stream?token=\(token)")
             lines.append("  echo URL:   ws://\(shown):\(port)/api/realtime-voice/echo?token=\(token)")
         }
-        FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+        Console.out(lines.joined(separator: "\n") + "\n")
     }
 }

@@ -64,6 +64,7 @@ extension Doctor {
             closeFrame = try await WebSocketClient.connect(
                 url: url,
                 configuration: .init(maxFrameSize: 1 << 16, closeTimeout: .seconds(2), autoPing: .disabled),
+                tlsConfiguration: self.tlsConfiguration,
                 logger: self.quietLogger
             ) { inbound, outbound, _ in
                 let ender = Task {
@@ -112,7 +113,7 @@ extension Doctor {
         let clock = ContinuousClock()
         let start = clock.now
         do {
-            try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 20), logger: self.quietLogger) { inbound, outbound, _ in
+            try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 20), tlsConfiguration: self.tlsConfiguration, logger: self.quietLogger) { inbound, outbound, _ in
                 var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
                 guard case .text(let ready) = try await messages.next(), ready.contains("\"ready\"") else { result.problem = "no ready message"; return }
                 // Sent at once: the server holds a burst for its engine.

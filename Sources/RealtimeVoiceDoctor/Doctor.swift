@@ -3,6 +3,7 @@ import HummingbirdWSClient
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 
 /// Probes a deployment, check by check, each skipped with a reason when an earlier one makes it meaningless.
@@ -12,10 +13,13 @@ public struct Doctor: Sendable {
         public var timeout: Duration
         /// How long the idle check holds a silent connection; nil skips it.
         public var idle: Duration?
-        public init(token: String? = nil, timeout: Duration = .seconds(10), idle: Duration? = .seconds(75)) {
+        /// PEM file of extra trusted roots (a private CA), besides the system's.
+        public var caFile: String?
+        public init(token: String? = nil, timeout: Duration = .seconds(10), idle: Duration? = .seconds(75), caFile: String? = nil) {
             self.token = token
             self.timeout = timeout
             self.idle = idle
+            self.caFile = caFile
         }
     }
 
@@ -28,6 +32,13 @@ public struct Doctor: Sendable {
         self.options = options
     }
 
+    /// The client TLS settings of every probe: the system's roots, plus `--ca-file`'s.
+    var tlsConfiguration: TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if let file = self.options.caFile { configuration.additionalTrustRoots = [.file(file)] }
+        return configuration
+    }
+
     /// Runs every check; `onResult` sees each as it completes.
     public func run(onResult: @Sendable (CheckResult) -> Void = { _ in }) async -> DoctorReport {
         var results: [CheckResult] = []
@@ -37,7 +48,7 @@ public struct Doctor: Sendable {
             onResult(result)
         }
         func skip(_ check: String, _ reason: String) { record(CheckResult(check: check, status: .skip, detail: reason)) }
-        let raw = RawHTTPExchange(target: self.target, timeout: self.options.timeout)
+        let raw = RawHTTPExchange(target: self.target, timeout: self.options.timeout, tls: self.tlsConfiguration)
 
         // DNS, then TCP to every address.
         let addresses = await self.resolve()
@@ -73,6 +84,16 @@ public struct Doctor: Sendable {
             return DoctorReport(target: self.target.httpBase, checks: results, intermediaries: [])
         }
         record(CheckResult(check: "tcp", status: unreachable.isEmpty ? .pass : .warn, detail: "\(reachable) of \(resolved.count) addresses accept connections" + (unreachable.isEmpty ? "" : "; \(unreachable.joined(separator: "; "))")))
+
+        // TLS, for https/wss: nothing else can work without it.
+        if self.target.tls {
+            let tls = await TLSProbe(target: self.target, timeout: self.options.timeout, configuration: self.tlsConfiguration).check()
+            record(tls)
+            if tls.status == .fail {
+                for check in ["health", "plain_get", "upgrade", "auth", "headers", "echo", "idle", "stream", "recognize"] { skip(check, "TLS failed") }
+                return DoctorReport(target: self.target.httpBase, checks: results, intermediaries: [])
+            }
+        }
 
         // GET /health.
         var serverIsOurs = false
@@ -143,7 +164,11 @@ public struct Doctor: Sendable {
         }
 
         // Echo, idle survival and recognition through the real WebSocket; recognition over HTTP too.
-        if upgraded {
+        // (The WebSocket client sends the host as TLS SNI, which cannot be an IP address.)
+        if upgraded && self.target.tls && self.target.hostIsAddress {
+            for check in ["echo", "idle", "stream"] { skip(check, "over TLS these need a host name, not an IP address (SNI)") }
+            upgraded = false
+        } else if upgraded {
             record(await self.echo(query: query))
             if let idle = self.options.idle {
                 record(await self.idleSurvival(query: query, hold: idle))
@@ -157,7 +182,11 @@ public struct Doctor: Sendable {
             skip("stream", "no --token")
             skip("recognize", "no --token")
         } else {
-            if upgraded { record(await self.streamRecognition()) } else { skip("stream", "the upgrade failed") }
+            if upgraded {
+                record(await self.streamRecognition())
+            } else if !results.contains(where: { $0.check == "stream" }) {
+                skip("stream", "the upgrade failed")
+            }
             record(await self.uploadRecognition(raw: raw))
         }
         return DoctorReport(target: self.target.httpBase, checks: results, intermediaries: intermediaries)
@@ -170,7 +199,7 @@ public struct Doctor: Sendable {
         logger.logLevel = .critical
         let outcome = EchoOutcome()
         do {
-            try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 20), logger: logger) { inbound, outbound, _ in
+            try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 20), tlsConfiguration: self.tlsConfiguration, logger: logger) { inbound, outbound, _ in
                 var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
                 let clock = ContinuousClock()
                 try await outbound.write(.text("doctor \(self.nonce)"))

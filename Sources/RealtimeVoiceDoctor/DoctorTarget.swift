@@ -28,6 +28,9 @@ public struct DoctorTarget: Sendable, Equatable {
         self.prefix = path
     }
 
+    /// An IPv4 or IPv6 literal rather than a name.
+    var hostIsAddress: Bool { self.host.allSatisfy { $0.isHexDigit || $0 == "." || $0 == ":" } && self.host.contains(where: { $0 == "." || $0 == ":" }) }
+
     var authority: String {
         let defaultPort = self.tls ? 443 : 80
         let host = self.host.contains(":") ? "[\(self.host)]" : self.host

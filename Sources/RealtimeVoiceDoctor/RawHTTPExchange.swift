@@ -24,6 +24,7 @@ struct RawHTTPExchange {
 
     let target: DoctorTarget
     let timeout: Duration
+    let tls: TLSConfiguration
 
     /// Sends `method path` with `headers` (Host and Connection are added unless given) and reads the answer.
     func send(method: String = "GET", path: String, headers: [(String, String)] = [], body: [UInt8] = []) async throws -> Response {
@@ -54,14 +55,14 @@ struct RawHTTPExchange {
 
     private func exchange(_ request: ByteBuffer) async throws -> Response {
         let target = self.target
+        let tls = self.tls
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(Int64(self.timeout.components.seconds)))
             .connect(host: target.host, port: target.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if target.tls {
-                        let context = try NIOSSLContext(configuration: .makeClientConfiguration())
-                        let isAddress = target.host.allSatisfy { $0.isNumber || $0 == "." || $0 == ":" }
-                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: isAddress ? nil : target.host))
+                        let context = try NIOSSLContext(configuration: tls)
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: target.hostIsAddress ? nil : target.host))
                     }
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }

@@ -43,6 +43,6 @@ final class ProgressBar: Sendable {
     }
 
     private static func write(_ text: String) {
-        FileHandle.standardError.write(Data(text.utf8))
+        Console.error(text)
     }
 }

@@ -123,7 +123,7 @@ struct TranscribeCommand: AsyncParsableCommand {
     private func emit(_ transcript: TranscriptBody, for path: String) throws(TranscribeFailure) {
         let text = self.format.render(transcript, file: path, label: self.files.count > 1 && self.outputDir == nil)
         guard let directory = self.outputDir else {
-            FileHandle.standardOutput.write(Data(text.utf8))
+            Console.out(text)
             return
         }
         let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
@@ -136,11 +136,11 @@ struct TranscribeCommand: AsyncParsableCommand {
     }
 
     private static func report(_ failure: TranscribeFailure, file: String) {
-        FileHandle.standardError.write(Data("realtime-voice transcribe: \(file): \(failure.message) [\(failure.code)]\n".utf8))
+        Console.error("realtime-voice transcribe: \(file): \(failure.message) [\(failure.code)]\n")
     }
 
     private static func exit(after failure: TranscribeFailure) -> ExitCode {
-        FileHandle.standardError.write(Data("realtime-voice transcribe: \(failure.message) [\(failure.code)]\n".utf8))
+        Console.error("realtime-voice transcribe: \(failure.message) [\(failure.code)]\n")
         return ExitCode(failure.exitStatus)
     }
 }
