@@ -137,7 +137,10 @@ public struct Doctor: Sendable {
         do {
             let answer = try await raw.send(path: self.target.path("/api/realtime-voice/echo") + query, headers: upgradeHeaders)
             intermediaries = Array(Set(intermediaries + Intermediaries.recognise(answer.headers))).sorted()
-            if let diagnosis = UpgradeDiagnosis.diagnose(answer, manualCheck: manualUpgrade, intermediaries: intermediaries) {
+            if self.options.token == nil, answer.status == 401, answer.header(UpgradeDiagnosis.instanceHeader) != nil {
+                // Without a token, a 401 from realtime-voice itself still proves the handshake is routed to it.
+                record(CheckResult(check: "upgrade", status: .warn, detail: "the handshake reaches realtime-voice (401 without a token); give --token to complete it"))
+            } else if let diagnosis = UpgradeDiagnosis.diagnose(answer, manualCheck: manualUpgrade, intermediaries: intermediaries) {
                 record(CheckResult(check: "upgrade", status: .fail, detail: "\(answer.status) \(answer.reason) (doctor nonce \(self.nonce))", diagnosis: diagnosis))
             } else {
                 upgraded = true
