@@ -52,50 +52,78 @@ extension Doctor {
         }
     }
 
-    /// Holds a connection silent (no client pings) and reports whether, when and how it was closed.
-    func idleSurvival(query: String, hold: Duration) async -> CheckResult {
+    /// How a held connection ended.
+    struct Hold {
+        /// When it was closed, if before the end of the hold.
+        var closedAfter: Duration?
+        var closeFrame: WebSocketCloseFrame?
+        var failure: (any Error)?
+    }
+
+    /// Holds an echo connection open for `hold` with no client traffic, or with `{"type":"ping"}` every `heartbeat`.
+    func holdConnection(query: String, hold: Duration, heartbeat: Duration?) async -> Hold {
         let url = self.target.webSocketBase + "/api/realtime-voice/echo" + query
         let clock = ContinuousClock()
         let start = clock.now
         let closedAt = ClosedAt()
-        var closeFrame: WebSocketCloseFrame?
-        var failure: (any Error)?
+        var result = Hold()
         do {
-            closeFrame = try await WebSocketClient.connect(
+            result.closeFrame = try await WebSocketClient.connect(
                 url: url,
                 configuration: .init(maxFrameSize: 1 << 16, closeTimeout: .seconds(2), autoPing: .disabled),
                 tlsConfiguration: self.tlsConfiguration,
                 logger: self.quietLogger
             ) { inbound, outbound, _ in
                 let ender = Task {
-                    try await Task.sleep(for: hold)
+                    if let heartbeat {
+                        while clock.now - start + heartbeat < hold {
+                            try await Task.sleep(for: heartbeat)
+                            try await outbound.write(.text(#"{"type":"ping"}"#))
+                        }
+                    }
+                    try await Task.sleep(until: start + hold, clock: clock)
                     try await outbound.close(.normalClosure, reason: "doctor idle check done")
                 }
                 defer { ender.cancel() }
                 for try await _ in inbound.messages(maxSize: 1 << 16) {}
-                if ender.isCancelled == false, clock.now - start < hold { closedAt.value = clock.now - start }
+                if clock.now - start < hold { closedAt.value = clock.now - start }
             }
         } catch {
-            failure = error
+            result.failure = error
             if closedAt.value == nil { closedAt.value = clock.now - start }
         }
-        guard let closed = closedAt.value, closed < hold else {
+        if let closed = closedAt.value, closed < hold { result.closedAfter = closed }
+        return result
+    }
+
+    /// Holds a connection silent (no client pings) and reports whether, when and how it was closed; when it was,
+    /// tries again with an application heartbeat to show what keeps it open.
+    func idleSurvival(query: String, hold: Duration) async -> CheckResult {
+        let url = self.target.webSocketBase + "/api/realtime-voice/echo" + query
+        let silent = await self.holdConnection(query: query, hold: hold, heartbeat: nil)
+        guard let closed = silent.closedAfter else {
             return CheckResult(check: "idle", status: .pass, detail: "a silent connection stayed open \(Self.seconds(hold)) s (server pings keep proxies from timing it out)")
         }
         let seconds = Double(Self.ms(closed)) / 1000
         let how: String
-        if let closeFrame {
+        if let closeFrame = silent.closeFrame {
             how = "with a close frame \(closeFrame.closeCode)\(closeFrame.reason.map { " (\($0))" } ?? "")"
-        } else if let failure, "\(failure)".lowercased().contains("reset") {
+        } else if let failure = silent.failure, "\(failure)".lowercased().contains("reset") {
             how = "by a TCP reset, without a WebSocket close frame"
         } else {
             how = "by the connection ending, without a WebSocket close frame"
         }
         let match = Self.knownIdleLimits.first { abs($0.seconds - seconds) <= 2 }.map { " — matches \($0.who)" } ?? ""
-        return CheckResult(check: "idle", status: .fail, detail: String(format: "closed after %.1f s %@", seconds, how), diagnosis: Diagnosis(
+        // The same hold with a client heartbeat at half the limit: does traffic keep it open?
+        let beat = max(Duration.milliseconds(500), closed / 2)
+        let retried = await self.holdConnection(query: query, hold: min(hold, closed * 3), heartbeat: beat)
+        let heartbeatOutcome = retried.closedAfter == nil
+            ? String(format: "; with a {\"type\":\"ping\"} every %.1f s it stayed open", Double(Self.ms(beat)) / 1000)
+            : "; even with a {\"type\":\"ping\"} every \(Self.ms(beat)) ms it was closed (a limit on total time, not idle time?)"
+        return CheckResult(check: "idle", status: .fail, detail: String(format: "closed after %.1f s %@", seconds, how) + heartbeatOutcome, diagnosis: Diagnosis(
             cause: "idle_timeout",
             summary: String(format: "Something in between closes connections idle for about %.0f s%@.", seconds, match),
-            evidence: String(format: "A connection with no client traffic was closed after %.1f s %@; realtime-voice itself closes only after its own session limits, with a close frame.", seconds, how),
+            evidence: String(format: "A connection with no client traffic was closed after %.1f s %@; realtime-voice itself closes only after its own session limits, with a close frame", seconds, how) + heartbeatOutcome + ".",
             remedy: "Raise the proxy's idle timeout (nginx: proxy_read_timeout 3600s; AWS ALB idle timeout up to 4000 s; CloudBase: the gateway's timeout), and set the server's --ping-interval below the limit (it is 20 s by default) so its pings keep the connection busy; clients should send {\"type\":\"ping\"} too and reconnect when closed.",
             manualCheck: "websocat --ping-interval 0 '\(url)'  # and wait"))
     }
