@@ -170,6 +170,11 @@ let package = Package(
             swiftSettings: testSwiftSettings
         ),
         .testTarget(
+            name: "RealtimeVoiceDoctorTests",
+            dependencies: ["RealtimeVoiceDoctor"],
+            swiftSettings: testSwiftSettings
+        ),
+        .testTarget(
             name: "TencentEngineTests",
             dependencies: ["TencentEngine", "SpeechEngine"],
             swiftSettings: testSwiftSettings

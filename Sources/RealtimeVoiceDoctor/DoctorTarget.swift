@@ -29,7 +29,11 @@ public struct DoctorTarget: Sendable, Equatable {
     }
 
     /// An IPv4 or IPv6 literal rather than a name.
-    var hostIsAddress: Bool { self.host.allSatisfy { $0.isHexDigit || $0 == "." || $0 == ":" } && self.host.contains(where: { $0 == "." || $0 == ":" }) }
+    var hostIsAddress: Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, self.host, &v4) == 1 || inet_pton(AF_INET6, self.host, &v6) == 1
+    }
 
     var authority: String {
         let defaultPort = self.tls ? 443 : 80
