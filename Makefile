@@ -14,8 +14,8 @@ VENV := .venv
 # Run time: the PocketSphinx engine and its US English model, the resampler, ffmpeg (decoding uploads).
 RUN_PACKAGES := libpocketsphinx-dev pocketsphinx-en-us libsoxr-dev pkg-config ffmpeg
 # Tests: speech synthesis and real recordings, audio conversion, Python for the third-party clients, nginx and
-# openssl for the deployment tests.
-TEST_PACKAGES := pocketsphinx-testdata flite sox python3 python3-venv nginx-light openssl
+# openssl for the deployment tests, headless Chromium for the web page test.
+TEST_PACKAGES := pocketsphinx-testdata flite sox python3 python3-venv nginx-light openssl chromium chromium-driver
 
 .PHONY: run test deps test-deps build build-release swift-test python-test bench bench-upload bench-relay clean
 

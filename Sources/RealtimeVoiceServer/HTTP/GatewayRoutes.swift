@@ -21,6 +21,12 @@ struct GatewayRoutes<Context: RequestContext>: Sendable {
     let engines: EngineRegistry
 
     func add(to router: Router<Context>) {
+        router.get("/") { _, _ -> Response in
+            Self.page(WebPage.html, contentType: "text/html; charset=utf-8")
+        }
+        router.get("/app.js") { _, _ -> Response in
+            Self.page(WebPage.script, contentType: "application/javascript; charset=utf-8")
+        }
         router.get(RouterPath(Paths.debugHeaders)) { request, _ -> Response in
             let headers = request.headers.map { field -> [String] in
                 let name = field.name.canonicalName
@@ -42,6 +48,10 @@ struct GatewayRoutes<Context: RequestContext>: Sendable {
                 try self.explainRefusedUpgrade(request)
             }
         }
+    }
+
+    static func page(_ text: String, contentType: String) -> Response {
+        Response(status: .ok, headers: [.contentType: contentType, .cacheControl: "no-cache"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     /// A request on a WebSocket path that was not upgraded: either a plain GET (`426`), or a handshake that the

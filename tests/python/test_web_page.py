@@ -1,0 +1,81 @@
+"""The web page at `/`, in a real browser: Debian's headless Chromium, driven by selenium, with a fake microphone
+that plays a flite recording. The page must capture it, stream it and show the transcript."""
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from conftest import ROOT, TOKEN, Server
+
+SENTENCE = "please turn off the lights in the kitchen"
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    ref, hyp = reference.split(), hypothesis.split()
+    distance = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        previous, distance[0] = distance[0], i
+        for j, h in enumerate(hyp, 1):
+            previous, distance[j] = distance[j], min(distance[j] + 1, distance[j - 1] + 1, previous + (r != h))
+    return distance[len(hyp)] / max(1, len(ref))
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory, speech):
+    # The fake microphone loops the file: the sentence, then silence so that each repetition closes a segment.
+    microphone = tmp_path_factory.mktemp("mic") / "microphone.wav"
+    subprocess.run(["sox", str(speech(SENTENCE)), "-r", "48000", str(microphone), "pad", "0.3", "1.5"], check=True)
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream",
+                     "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={microphone}",
+                     "--autoplay-policy=no-user-gesture-required", "--window-size=420,900"]:
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def server():
+    instance = Server("--token", TOKEN, "--decoders", "1")
+    yield instance
+    instance.stop()
+
+
+def test_the_page_transcribes_the_microphone(browser, server):
+    browser.get(f"http://127.0.0.1:{server.port}/?token={TOKEN}")
+    assert browser.find_element(By.ID, "token").get_attribute("value") == TOKEN
+    talk = browser.find_element(By.ID, "talk")
+    talk.click()  # a click starts; the next one stops
+    WebDriverWait(browser, 15).until(lambda d: "Listening" in d.find_element(By.ID, "status").text)
+    # The first final: the recording's sentence, as the engine heard it through the browser's audio path.
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#transcript li"))
+    talk.click()
+    WebDriverWait(browser, 15).until(lambda d: d.find_element(By.ID, "status").text.startswith("Done"))
+    lines = [item.text.split(" ", 1)[1] for item in browser.find_elements(By.CSS_SELECTOR, "#transcript li")]
+    assert word_error_rate(SENTENCE, lines[0]) <= 0.3, lines
+    screenshot = os.environ.get("WEB_PAGE_SCREENSHOT")
+    if screenshot:
+        browser.save_screenshot(str(ROOT / screenshot))
+
+
+def test_the_page_explains_a_wrong_token_and_uploads_a_file(browser, server, speech):
+    browser.get(f"http://127.0.0.1:{server.port}/?token=wrong")
+    browser.find_element(By.ID, "talk").click()
+    WebDriverWait(browser, 15).until(lambda d: "error" in d.find_element(By.ID, "status").get_attribute("class"))
+    assert "token was refused" in browser.find_element(By.ID, "status").text
+
+    browser.get(f"http://127.0.0.1:{server.port}/?token={TOKEN}")
+    browser.find_element(By.ID, "tab-upload").click()
+    browser.find_element(By.ID, "file").send_keys(str(speech(SENTENCE)))
+    browser.find_element(By.ID, "send").click()
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "upload-result").text not in ("", "Recognising…"))
+    assert word_error_rate(SENTENCE, browser.find_element(By.ID, "upload-result").text) <= 0.3
