@@ -1,0 +1,165 @@
+// realtime-voice client for WeChat mini-programs: streams the microphone over a WebSocket and falls back to
+// recording a file and uploading it when no WebSocket can be had. Plain ES module, no build step.
+//
+//   import { createRecognizer } from './realtime-voice.js'
+//   const recognizer = createRecognizer({
+//     url: 'https://voice.example.com', token: 'TOKEN', lang: 'en-US',
+//     onPartial: (text) => this.setData({ partial: text }),
+//     onFinal: (segment) => this.setData({ lines: [...this.data.lines, segment.text] }),
+//     onError: (error) => wx.showToast({ title: error.message, icon: 'none' }),
+//     onFallback: (reason) => console.warn('uploading instead of streaming:', reason),
+//   })
+//   recognizer.start()   // on touchstart
+//   recognizer.stop()    // on touchend
+//
+// Facts it relies on (WeChat docs): PCM frames come from RecorderManager.onFrameRecorded (format 'PCM', frameSize
+// in KB); encodeBitRate must suit the sample rate or recording fails; at most 5 sockets are open at once (this
+// module keeps one); sockets are cut 5 s after the app goes to the background; a recording lasts 10 min at most.
+
+const BIT_RATES = { 8000: 24000, 11025: 24000, 12000: 32000, 16000: 48000, 22050: 64000, 24000: 64000, 32000: 96000, 44100: 128000, 48000: 128000 }
+const MAX_RECORDING_MS = 600000
+const PING_INTERVAL_MS = 15000
+
+export function createRecognizer(options) {
+  const wx = options.wx || globalThis.wx
+  const sampleRate = options.sampleRate || 16000
+  const lang = options.lang || 'en-US'
+  const httpBase = options.url.replace(/^ws/, 'http').replace(/\/+$/, '')
+  const socketBase = httpBase.replace(/^http/, 'ws')
+  const notify = (name, ...args) => { if (typeof options[name] === 'function') options[name](...args) }
+  const recorder = wx.getRecorderManager()
+
+  let mode = 'idle'          // idle | connecting | streaming | ending | switching | recording-file | uploading
+  let socket = null
+  let ready = false
+  let pingTimer = null
+  let stopRequested = false
+  let queued = []            // frames recorded before the server's "ready"
+
+  function setMode(next) { mode = next; notify('onStateChange', next) }
+
+  function fail(code, message) {
+    notify('onError', { code, message })
+  }
+
+  // ---- streaming ---------------------------------------------------------------------------------------
+  function startStreaming() {
+    setMode('connecting')
+    ready = false
+    stopRequested = false
+    queued = []
+    const query = `sample_rate=${sampleRate}&lang=${encodeURIComponent(lang)}`
+    socket = wx.connectSocket({ url: `${socketBase}/api/realtime-voice/stream?${query}`, header: { token: options.token }, timeout: 10000 })
+    const thisSocket = socket
+    thisSocket.onOpen(() => {
+      pingTimer = setInterval(() => thisSocket.send({ data: '{"type":"ping"}' }), PING_INTERVAL_MS)
+    })
+    thisSocket.onMessage((res) => {
+      const message = JSON.parse(typeof res.data === 'string' ? res.data : new TextDecoder().decode(res.data))
+      if (message.type === 'ready') {
+        ready = true
+        setMode('streaming')
+        for (const frame of queued) thisSocket.send({ data: frame })
+        queued = []
+      } else if (message.type === 'partial') {
+        notify('onPartial', message.text, message)
+      } else if (message.type === 'final') {
+        notify('onFinal', { text: message.text, startMs: message.start_ms, endMs: message.end_ms, words: message.words })
+      } else if (message.type === 'completed') {
+        finishStreaming()
+      } else if (message.type === 'error') {
+        fail(message.code, message.message)
+      }
+    })
+    thisSocket.onError((res) => {
+      if (!ready && socket === thisSocket) fallBack(`the WebSocket could not open: ${res && res.errMsg ? res.errMsg : 'error'}`)
+    })
+    thisSocket.onClose((res) => {
+      clearInterval(pingTimer)
+      if (socket !== thisSocket) return
+      if (!ready) return fallBack(`the WebSocket closed before the server was ready (${res.code})`)
+      if (mode === 'streaming' && res.code !== 1000) return fallBack(`the WebSocket closed unexpectedly (${res.code})`)
+      if (mode !== 'idle') finishStreaming()
+    })
+    recorder.onFrameRecorded((res) => {
+      if (mode !== 'connecting' && mode !== 'streaming' && mode !== 'ending') return
+      if (ready) thisSocket.send({ data: res.frameBuffer })
+      else queued.push(res.frameBuffer)
+      if (res.isLastFrame && stopRequested && ready) thisSocket.send({ data: '{"type":"end"}' })
+    })
+    recorder.onStop(() => {
+      if (mode === 'switching') return startFileRecording()
+      if (mode === 'recording-file' || mode === 'uploading' || mode === 'idle') return
+      // The 10-minute cap stops the recorder by itself: end the session as if asked.
+      if (!stopRequested) { stopRequested = true; setMode('ending') }
+      if (ready && socket === thisSocket) thisSocket.send({ data: '{"type":"end"}' })
+    })
+    recorder.start({ format: 'PCM', sampleRate, numberOfChannels: 1, encodeBitRate: BIT_RATES[sampleRate], frameSize: 2, duration: MAX_RECORDING_MS })
+  }
+
+  function finishStreaming() {
+    clearInterval(pingTimer)
+    if (socket) { const closing = socket; socket = null; closing.close({ code: 1000 }) }
+    setMode('idle')
+    notify('onComplete')
+  }
+
+  // ---- fallback: record a file, upload it ------------------------------------------------------------
+  function fallBack(reason) {
+    if (mode === 'recording-file' || mode === 'uploading' || mode === 'idle' || mode === 'switching') return
+    clearInterval(pingTimer)
+    if (socket) { const closing = socket; socket = null; try { closing.close({ code: 1000 }) } catch (e) {} }
+    notify('onFallback', reason)
+    if (stopRequested) {
+      // The user already let go: what was said went nowhere. Say so; the next start() tries again.
+      setMode('idle')
+      fail('stream_failed', `${reason}; nothing was recognised, please try again`)
+      notify('onComplete')
+      return
+    }
+    // Record a file from now on; the recorder is restarted once its PCM run has stopped (see onStop above).
+    setMode('switching')
+    recorder.stop()
+  }
+
+  function startFileRecording() {
+    setMode('recording-file')
+    recorder.onStop((res) => {
+      if (mode !== 'recording-file') return
+      upload(res.tempFilePath)
+    })
+    recorder.start({ format: 'aac', sampleRate, numberOfChannels: 1, encodeBitRate: BIT_RATES[sampleRate], duration: MAX_RECORDING_MS })
+  }
+
+  function upload(filePath) {
+    setMode('uploading')
+    wx.uploadFile({
+      url: `${httpBase}/api/realtime-voice/recognize`,
+      filePath,
+      name: 'audio',
+      header: { token: options.token },
+      formData: { lang },
+      success: (res) => {
+        let answer
+        try { answer = JSON.parse(res.data) } catch (e) { answer = { code: res.statusCode, message: 'not a JSON answer' } }
+        if (answer.code === 0) notify('onFinal', { text: answer.data.text, startMs: 0, endMs: answer.data.duration_ms, words: [] })
+        else fail(answer.error || 'upload_failed', answer.message)
+      },
+      fail: (res) => fail('upload_failed', res.errMsg || 'upload failed'),
+      complete: () => { setMode('idle'); notify('onComplete') },
+    })
+  }
+
+  // ---- public -----------------------------------------------------------------------------------------
+  return {
+    start() {
+      if (mode !== 'idle') return
+      if (options.forceUpload) { notify('onFallback', 'forceUpload is set'); startFileRecording() } else startStreaming()
+    },
+    stop() {
+      if (mode === 'recording-file') { recorder.stop(); return }
+      if (mode === 'connecting' || mode === 'streaming') { stopRequested = true; setMode('ending'); recorder.stop() }
+    },
+    get state() { return mode },
+  }
+}
