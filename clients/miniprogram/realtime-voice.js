@@ -150,8 +150,13 @@ export function createRecognizer(options) {
     })
   }
 
+  // Sockets are cut 5 s after the app goes to the background: end the session cleanly while it still can.
+  if (typeof wx.onAppHide === 'function') {
+    wx.onAppHide(() => { if (mode === 'connecting' || mode === 'streaming' || mode === 'recording-file') api.stop() })
+  }
+
   // ---- public -----------------------------------------------------------------------------------------
-  return {
+  const api = {
     start() {
       if (mode !== 'idle') return
       if (options.forceUpload) { notify('onFallback', 'forceUpload is set'); startFileRecording() } else startStreaming()
@@ -162,4 +167,5 @@ export function createRecognizer(options) {
     },
     get state() { return mode },
   }
+  return api
 }

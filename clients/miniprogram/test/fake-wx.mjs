@@ -54,6 +54,8 @@ export function fakeWx(pcmPath) {
   }
   return {
     calls,
+    hide: () => listeners.appHide && listeners.appHide(),
+    onAppHide: (f) => { listeners.appHide = f },
     getRecorderManager: () => recorder,
     connectSocket({ url, header }) {
       calls.connectSocket.push({ url, header })

@@ -55,3 +55,14 @@ test('forceUpload skips the WebSocket', async () => {
   assert.equal(wx.calls.connectSocket.length, 0)
   assert.equal(text(seen.finals), EXPECTED_TEXT)
 })
+
+test('going to the background ends the session cleanly with what was recognised', async () => {
+  const wx = fakeWx(SPEECH_PCM)
+  const finals = []
+  await new Promise((resolve) => {
+    const recognizer = createRecognizer({ wx, url: SERVER_URL, token: TOKEN, onFinal: (f) => finals.push(f), onComplete: resolve })
+    recognizer.start()
+    setTimeout(() => wx.hide(), (Number(SPEECH_SECONDS) + 1.2) * 1000)
+  })
+  assert.equal(text(finals), EXPECTED_TEXT)
+})
