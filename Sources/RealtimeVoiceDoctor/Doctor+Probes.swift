@@ -125,7 +125,7 @@ extension Doctor {
             summary: String(format: "Something in between closes connections idle for about %.0f s%@.", seconds, match),
             evidence: String(format: "A connection with no client traffic was closed after %.1f s %@; realtime-voice itself closes only after its own session limits, with a close frame", seconds, how) + heartbeatOutcome + ".",
             remedy: "Raise the proxy's idle timeout (nginx: proxy_read_timeout 3600s; AWS ALB idle timeout up to 4000 s; CloudBase: the gateway's timeout), and set the server's --ping-interval below the limit (it is 20 s by default) so its pings keep the connection busy; clients should send {\"type\":\"ping\"} too and reconnect when closed.",
-            manualCheck: "websocat --ping-interval 0 '\(url)'  # and wait"))
+            manualCheck: "websocat --ping-interval 0 '\(Self.redacted(url))'  # and wait"))
     }
 
     final class ClosedAt: @unchecked Sendable {

@@ -23,6 +23,9 @@ public struct Doctor: Sendable {
         }
     }
 
+    /// The checks, in the order they run.
+    static let checkOrder = ["dns", "tcp", "tls", "health", "plain_get", "upgrade", "auth", "headers", "echo", "idle", "stream", "recognize"]
+
     let target: DoctorTarget
     let options: Options
     let nonce = String(UInt64.random(in: 1...UInt64.max), radix: 36)
@@ -48,6 +51,12 @@ public struct Doctor: Sendable {
             onResult(result)
         }
         func skip(_ check: String, _ reason: String) { record(CheckResult(check: check, status: .skip, detail: reason)) }
+        /// Every check not run yet, skipped with `reason`.
+        func skipRest(_ reason: String) {
+            for check in Self.checkOrder where !results.contains(where: { $0.check == check }) && (check != "tls" || self.target.tls) {
+                skip(check, reason)
+            }
+        }
         let raw = RawHTTPExchange(target: self.target, timeout: self.options.timeout, tls: self.tlsConfiguration)
 
         // DNS, then TCP to every address.
@@ -58,7 +67,7 @@ public struct Doctor: Sendable {
                     cause: "dns_not_resolved", summary: "The host name does not resolve.", evidence: "\(error)",
                     remedy: "Check the domain's DNS records (A/AAAA or CNAME) and the spelling of the URL.", manualCheck: "getent ahosts \(self.target.host)")))
             }
-            for check in ["tcp", "health", "plain_get", "upgrade", "auth", "echo"] { skip(check, "the host does not resolve") }
+            skipRest("the host does not resolve")
             return DoctorReport(target: self.target.httpBase, checks: results, intermediaries: [])
         }
         record(CheckResult(check: "dns", status: .pass, detail: resolved.map(\.ipAddress).compactMap { $0 }.joined(separator: ", ")))
@@ -67,7 +76,7 @@ public struct Doctor: Sendable {
         for address in resolved {
             do {
                 let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                    .connectTimeout(.seconds(Int64(self.options.timeout.components.seconds)))
+                    .connectTimeout(self.options.timeout.timeAmount)
                     .connect(to: address).get()
                 try? await channel.close()
                 reachable += 1
@@ -80,7 +89,7 @@ public struct Doctor: Sendable {
                 cause: "tcp_unreachable", summary: "Nothing accepts connections on port \(self.target.port).", evidence: unreachable.joined(separator: "; "),
                 remedy: "Check the server (or its load balancer) listens on this port and that firewalls / security groups allow it.",
                 manualCheck: "nc -vz \(self.target.host) \(self.target.port)")))
-            for check in ["health", "plain_get", "upgrade", "auth", "echo"] { skip(check, "no TCP connection") }
+            skipRest("no TCP connection")
             return DoctorReport(target: self.target.httpBase, checks: results, intermediaries: [])
         }
         record(CheckResult(check: "tcp", status: unreachable.isEmpty ? .pass : .warn, detail: "\(reachable) of \(resolved.count) addresses accept connections" + (unreachable.isEmpty ? "" : "; \(unreachable.joined(separator: "; "))")))
@@ -90,7 +99,7 @@ public struct Doctor: Sendable {
             let tls = await TLSProbe(target: self.target, timeout: self.options.timeout, configuration: self.tlsConfiguration).check()
             record(tls)
             if tls.status == .fail {
-                for check in ["health", "plain_get", "upgrade", "auth", "headers", "echo", "idle", "stream", "recognize"] { skip(check, "TLS failed") }
+                skipRest("TLS failed")
                 return DoctorReport(target: self.target.httpBase, checks: results, intermediaries: [])
             }
         }
@@ -114,7 +123,7 @@ public struct Doctor: Sendable {
             }
         } catch {
             record(CheckResult(check: "health", status: .fail, detail: "\(error)", diagnosis: Self.connectionDiagnosis(error, target: self.target)))
-            for check in ["plain_get", "upgrade", "auth", "echo"] { skip(check, "no HTTP answer") }
+            skipRest("no HTTP answer")
             return DoctorReport(target: self.target.httpBase, checks: results, intermediaries: intermediaries)
         }
 
@@ -132,7 +141,7 @@ public struct Doctor: Sendable {
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         let query = "?doctor=\(self.nonce)" + (self.options.token.map { "&token=\(Self.percentEncoded($0))" } ?? "")
         let upgradeHeaders = [("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13"), ("Sec-WebSocket-Key", key)]
-        let manualUpgrade = "curl -i -N --http1.1 -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: \(key)' '\(self.target.httpBase)/api/realtime-voice/echo\(query)'"
+        let manualUpgrade = "curl -i -N --http1.1 -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: \(key)' '\(self.target.httpBase)/api/realtime-voice/echo\(Self.redacted(query))'"
         var upgraded = false
         do {
             let answer = try await raw.send(path: self.target.path("/api/realtime-voice/echo") + query, headers: upgradeHeaders)
@@ -225,7 +234,7 @@ public struct Doctor: Sendable {
                 summary: failure.contains("32 KiB") ? "Messages of 32 KiB do not get through: something in between limits the frame size." : "The echo endpoint did not answer as it should.",
                 evidence: failure,
                 remedy: failure.contains("32 KiB") ? "Raise the proxy's WebSocket frame/message limit, or keep audio frames small (100 ms = 3200 bytes at 16 kHz)." : "Compare with a direct connection to the server; check the proxy passes WebSocket frames both ways.",
-                manualCheck: "websocat '\(url)'"))
+                manualCheck: "websocat '\(Self.redacted(url))'"))
         }
         return CheckResult(check: "echo", status: .pass, detail: "text and 32 KiB binary echoed; ping → pong in \(Self.ms(outcome.rtt ?? .zero)) ms")
     }
@@ -276,6 +285,11 @@ public struct Doctor: Sendable {
         return Diagnosis(cause: "no_http_answer", summary: "The connection opened but no HTTP answer came.", evidence: text,
                          remedy: "Check that an HTTP server (not another protocol) listens on this port, and the scheme (http vs https) is right.",
                          manualCheck: "curl -iv \(target.httpBase)/health")
+    }
+
+    /// The token in a URL or query replaced by `TOKEN`: manual commands are printed and reported.
+    static func redacted(_ text: String) -> String {
+        text.replacingOccurrences(of: #"token=[^&'\s]*"#, with: "token=TOKEN", options: .regularExpression)
     }
 
     static func ms(_ duration: Duration) -> Int { Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000) }

@@ -76,8 +76,10 @@ struct TLSProbe {
         let context = try NIOSSLContext(configuration: configuration)
         let target = self.target
         let completion = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(.seconds(Int64(self.timeout.components.seconds)))
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(self.timeout.timeAmount)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: target.hostIsAddress ? nil : target.host))
@@ -85,8 +87,12 @@ struct TLSProbe {
                 }
             }
             .connect(host: target.host, port: target.port).get()
+        } catch {
+            completion.fail(error)  // never left pending (NIO traps on a leaked promise in debug builds)
+            throw error
+        }
         defer { channel.close(promise: nil) }
-        let timeout = channel.eventLoop.scheduleTask(in: .seconds(Int64(self.timeout.components.seconds))) {
+        let timeout = channel.eventLoop.scheduleTask(in: self.timeout.timeAmount) {
             completion.fail(DoctorProbeError.timedOut(self.timeout))
         }
         defer { timeout.cancel() }

@@ -50,7 +50,7 @@ enum UpgradeDiagnosis {
                 "Exclude /api/realtime-voice/ from the static/SPA fallback (try_files, history fallback) and proxy it to the server with the upgrade headers."
             )
         case 300...399:
-            let location = response.header("Location") ?? "(no Location)"
+            let location = Doctor.redacted(response.header("Location") ?? "(no Location)")
             return make(
                 "redirect_on_websocket_path", "The WebSocket path is redirected; WebSocket clients do not follow redirects.",
                 "\(response.status) to \(location).",

@@ -90,9 +90,15 @@ struct RealtimeUpstream: Sendable {
                     outcome.fail(UpstreamFailure.failed("Tencent ASR did not answer the handshake within \(timeout)."))
                     try? await outbound.close(.goingAway, reason: nil)
                 }
-                let handshake = try await messages.next()
+                let received: WebSocketMessage?
+                do {
+                    received = try await messages.next()
+                } catch {
+                    watchdog.cancel()
+                    throw error
+                }
                 watchdog.cancel()
-                guard let handshake else { return }
+                guard let handshake = received else { return }
                 let greeting = try Self.decode(handshake)
                 guard greeting.code == 0 else { throw UpstreamFailure(code: greeting.code, message: greeting.message ?? "") }
                 try await onStart()

@@ -35,6 +35,17 @@ export function createRecognizer(options) {
   let pingTimer = null
   let stopRequested = false
   let queued = []            // frames recorded before the server's "ready"
+  let recorderStopped = false
+
+  // A recorder that cannot start (microphone refused, busy) ends the attempt with a clear error.
+  recorder.onError((res) => {
+    if (mode === 'idle') return
+    clearInterval(pingTimer)
+    if (socket) { const closing = socket; socket = null; try { closing.close({ code: 1000 }) } catch (e) {} }
+    setMode('idle')
+    fail('recorder_failed', (res && res.errMsg) || 'the microphone could not be used')
+    notify('onComplete')
+  })
 
   function setMode(next) { mode = next; notify('onStateChange', next) }
 
@@ -51,16 +62,20 @@ export function createRecognizer(options) {
     const query = `sample_rate=${sampleRate}&lang=${encodeURIComponent(lang)}`
     socket = wx.connectSocket({ url: `${socketBase}/api/realtime-voice/stream?${query}`, header: { token: options.token }, timeout: 10000 })
     const thisSocket = socket
+    let socketPing = null
     thisSocket.onOpen(() => {
-      pingTimer = setInterval(() => thisSocket.send({ data: '{"type":"ping"}' }), PING_INTERVAL_MS)
+      socketPing = setInterval(() => thisSocket.send({ data: '{"type":"ping"}' }), PING_INTERVAL_MS)
+      pingTimer = socketPing
     })
     thisSocket.onMessage((res) => {
       const message = JSON.parse(typeof res.data === 'string' ? res.data : new TextDecoder().decode(res.data))
       if (message.type === 'ready') {
         ready = true
-        setMode('streaming')
         for (const frame of queued) thisSocket.send({ data: frame })
         queued = []
+        // Released before the server was ready: what was held is sent, then the end.
+        if (stopRequested && recorderStopped) thisSocket.send({ data: '{"type":"end"}' })
+        else if (!stopRequested) setMode('streaming')
       } else if (message.type === 'partial') {
         notify('onPartial', message.text, message)
       } else if (message.type === 'final') {
@@ -75,7 +90,7 @@ export function createRecognizer(options) {
       if (!ready && socket === thisSocket) fallBack(`the WebSocket could not open: ${res && res.errMsg ? res.errMsg : 'error'}`)
     })
     thisSocket.onClose((res) => {
-      clearInterval(pingTimer)
+      clearInterval(socketPing)
       if (socket !== thisSocket) return
       if (!ready) return fallBack(`the WebSocket closed before the server was ready (${res.code})`)
       if (mode === 'streaming' && res.code !== 1000) return fallBack(`the WebSocket closed unexpectedly (${res.code})`)
@@ -88,12 +103,14 @@ export function createRecognizer(options) {
       if (res.isLastFrame && stopRequested && ready) thisSocket.send({ data: '{"type":"end"}' })
     })
     recorder.onStop(() => {
+      recorderStopped = true
       if (mode === 'switching') return startFileRecording()
       if (mode === 'recording-file' || mode === 'uploading' || mode === 'idle') return
       // The 10-minute cap stops the recorder by itself: end the session as if asked.
       if (!stopRequested) { stopRequested = true; setMode('ending') }
       if (ready && socket === thisSocket) thisSocket.send({ data: '{"type":"end"}' })
     })
+    recorderStopped = false
     recorder.start({ format: 'PCM', sampleRate, numberOfChannels: 1, encodeBitRate: BIT_RATES[sampleRate], frameSize: 2, duration: MAX_RECORDING_MS })
   }
 
@@ -151,9 +168,8 @@ export function createRecognizer(options) {
   }
 
   // Sockets are cut 5 s after the app goes to the background: end the session cleanly while it still can.
-  if (typeof wx.onAppHide === 'function') {
-    wx.onAppHide(() => { if (mode === 'connecting' || mode === 'streaming' || mode === 'recording-file') api.stop() })
-  }
+  const onAppHide = () => { if (mode === 'connecting' || mode === 'streaming' || mode === 'recording-file') api.stop() }
+  if (typeof wx.onAppHide === 'function') wx.onAppHide(onAppHide)
 
   // ---- public -----------------------------------------------------------------------------------------
   const api = {
@@ -164,6 +180,10 @@ export function createRecognizer(options) {
     stop() {
       if (mode === 'recording-file') { recorder.stop(); return }
       if (mode === 'connecting' || mode === 'streaming') { stopRequested = true; setMode('ending'); recorder.stop() }
+    },
+    // Stops listening for the app going to the background (call it when the page unloads).
+    destroy() {
+      if (typeof wx.offAppHide === 'function') wx.offAppHide(onAppHide)
     },
     get state() { return mode },
   }

@@ -65,6 +65,7 @@ def test_each_broken_proxy_is_named(server, kind, check, cause):
     assert checks[check]["status"] == "fail" and checks[check]["diagnosis"]["cause"] == cause, checks[check]
     assert checks["health"]["status"] == "pass"  # plain HTTP still works through it: the seed's symptom
     assert checks[check]["diagnosis"]["manualCheck"].startswith("curl -i -N")
+    assert TOKEN not in json.dumps(report)  # manual commands say token=TOKEN
 
 
 def test_stripped_headers_are_seen_by_the_server_echo(server):

@@ -23,4 +23,4 @@ def test_miniprogram_client_streams_and_falls_back(speech, tmp_path):
     finally:
         server.stop()
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "# pass 4" in result.stdout, result.stdout
+    assert "# pass 5" in result.stdout, result.stdout

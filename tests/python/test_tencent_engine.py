@@ -267,3 +267,4 @@ def test_openai_sdk_with_model_tencent(gateway, clean, speech):
         result = client.audio.transcriptions.create(model="tencent", file=f, language="zh", response_format="verbose_json")
     assert result.text.startswith("第1句") and result.segments, result
     assert len(clean.api_requests()) == 1
+

@@ -51,7 +51,7 @@ struct RemoteTranscriber {
         let status: UInt
         let body: ByteBuffer
         do {
-            let response = try await self.client.execute(request, timeout: .seconds(self.timeout.components.seconds))
+            let response = try await self.client.execute(request, timeout: .milliseconds(self.timeout.components.seconds * 1000 + self.timeout.components.attoseconds / 1_000_000_000_000_000))
             status = response.status.code
             body = try await response.body.collect(upTo: 16 * 1024 * 1024)
         } catch {

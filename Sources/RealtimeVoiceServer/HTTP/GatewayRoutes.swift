@@ -28,10 +28,12 @@ struct GatewayRoutes<Context: RequestContext>: Sendable {
             Self.page(WebPage.script, contentType: "application/javascript; charset=utf-8")
         }
         router.get(RouterPath(Paths.debugHeaders)) { request, _ -> Response in
+            // Only the headers that tell how the request travelled are echoed with their values: a proxy may add
+            // credentials of its own (Proxy-Authorization, X-Api-Key, …), and tokens ship inside mini-programs.
             let headers = request.headers.map { field -> [String] in
                 let name = field.name.canonicalName
-                let masked = ["authorization", "token", "cookie"].contains(name) ? "<\(field.value.utf8.count) bytes, masked>" : field.value
-                return [field.name.rawName, masked]
+                let shown = EchoedHeaders.names.contains(name) || name.hasPrefix("sec-websocket-") || name.hasPrefix("x-forwarded-")
+                return [field.name.rawName, shown ? field.value : "<\(field.value.utf8.count) bytes, not shown>"]
             }
             return JSONResponse.make(status: .ok, ReceivedRequest(method: request.method.rawValue, path: AccessToken.redacted(request.uri), headers: headers))
         }
@@ -67,4 +69,12 @@ struct GatewayRoutes<Context: RequestContext>: Sendable {
             "The WebSocket handshake is incomplete: it needs 'Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13' and a 'Sec-WebSocket-Key'."
         )
     }
+}
+
+/// Headers `debug/headers` shows the values of (lower-case), besides `sec-websocket-*` and `x-forwarded-*`.
+enum EchoedHeaders {
+    static let names: Set<String> = [
+        "host", "upgrade", "connection", "via", "forwarded", "x-real-ip", "user-agent", "content-type", "content-length",
+        "x-realtime-voice-doctor", "transfer-encoding",
+    ]
 }

@@ -17,9 +17,12 @@ struct RecognizeRoutes<Context: RequestContext>: Sendable {
 
     func add(to router: Router<Context>) {
         router.post(RouterPath(Paths.recognize)) { request, _ -> Response in
-            let upload = try await UploadedAudio.read(from: request, maxBytes: self.recognizer.limits.maxBytes)
-            let query = request.uri.queryParameters
-            func field(_ name: String) -> String? { upload.fields[name] ?? query.get(name) }
+            var upload = try await UploadedAudio.read(from: request, maxBytes: self.recognizer.limits.maxBytes)
+            // Query parameters count as form fields (a raw body has no others); a form field wins.
+            for (name, value) in request.uri.queryParameters where upload.fields[String(name)] == nil && name != "token" {
+                upload.fields[String(name)] = String(value)
+            }
+            func field(_ name: String) -> String? { upload.fields[name] }
             let result = try await self.recognizer.recognize(upload, engineName: field("engine"), language: field("lang"), sampleRate: field("sample_rate"))
             return JSONResponse.make(status: .ok, Envelope(code: 0, message: "ok", data: Self.data(result)))
         }

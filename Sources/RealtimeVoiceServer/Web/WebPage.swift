@@ -43,7 +43,7 @@ enum WebPage {
   <div class="card">
     <div class="row">
       <div><label for="token">Token</label><input id="token" type="text" autocomplete="off" placeholder="the server's token"></div>
-      <div><label for="lang">Language</label><select id="lang"><option value="en-US">English (en-US)</option><option value="zh-CN">中文 (zh-CN, tencent engine)</option></select></div>
+      <div><label for="lang">Language</label><select id="lang"><option value="en-US">English (en-US)</option><option value="zh-CN" data-engine="tencent">中文 (zh-CN, tencent engine)</option></select></div>
     </div>
   </div>
   <div class="tabs" role="tablist">
@@ -136,7 +136,15 @@ class Downsampler {
 
 let session = null;
 
+let starting = false;
+
 async function start() {
+  if (starting || session) return;
+  starting = true;
+  try { await open(); } finally { starting = false; }
+}
+
+async function open() {
   const token = $("token").value.trim();
   if (!token) { setStatus("Enter the server's token first.", true); $("token").focus(); return; }
   localStorage.setItem("realtime-voice-token", token);
@@ -161,29 +169,41 @@ async function start() {
   const tap = new AudioWorkletNode(context, "tap");
   source.connect(tap);
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const url = `${scheme}://${location.host}/api/realtime-voice/stream?sample_rate=16000&lang=${encodeURIComponent($("lang").value)}&token=${encodeURIComponent(token)}`;
-  const socket = new WebSocket(url);
+  const socket = new WebSocket(`${scheme}://${location.host}/api/realtime-voice/stream?sample_rate=16000&${languageQuery()}&token=${encodeURIComponent(token)}`);
   socket.binaryType = "arraybuffer";
   const downsampler = new Downsampler(context.sampleRate, 16000);
   let pending = [];
   let pendingSamples = 0;
   let ready = false;
-  session = { stream, context, socket, ended: false };
+  // Sends what is held in messages of at most 100 ms (3200 bytes): audio held while waiting for "ready" could
+  // otherwise exceed the server's message size limit.
+  function flush(all) {
+    if (!ready || socket.readyState !== WebSocket.OPEN) return;
+    const samples = new Int16Array(pendingSamples);
+    let offset = 0; for (const part of pending) { samples.set(part, offset); offset += part.length; }
+    let start = 0;
+    for (; start + 1600 <= samples.length; start += 1600) socket.send(samples.slice(start, start + 1600).buffer);
+    if (all && start < samples.length) { socket.send(samples.slice(start).buffer); start = samples.length; }
+    pending = [samples.slice(start)]; pendingSamples = samples.length - start;
+  }
+  function end() {
+    flush(true);
+    if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "end" }));
+  }
+  session = { stream, context, socket, ended: false, tap, source, end, isReady: () => ready };
   $("talk").classList.add("live"); $("talk").textContent = "Listening… release (or click) to stop";
   setStatus("Connecting…");
   tap.port.onmessage = (event) => {
     const pcm = downsampler.push(event.data);
     pending.push(pcm); pendingSamples += pcm.length;
-    if (pendingSamples >= 1600 && ready && socket.readyState === WebSocket.OPEN) {   // 100 ms messages
-      const frame = new Int16Array(pendingSamples);
-      let offset = 0; for (const part of pending) { frame.set(part, offset); offset += part.length; }
-      socket.send(frame.buffer);
-      pending = []; pendingSamples = 0;
-    }
+    if (pendingSamples >= 1600) flush(false);
   };
   socket.onmessage = (event) => {
     const message = JSON.parse(event.data);
-    if (message.type === "ready") { ready = true; setStatus("Listening — speak now."); }
+    if (message.type === "ready") {
+      ready = true;
+      if (session && session.ended) { end(); setStatus("Finishing…"); } else { flush(false); setStatus("Listening — speak now."); }
+    }
     else if (message.type === "partial") { $("partial").textContent = message.text; }
     else if (message.type === "final") {
       $("partial").textContent = "";
@@ -198,19 +218,30 @@ async function start() {
   };
   socket.onclose = (event) => {
     if (!session || session.socket !== socket) return;
-    if (!ready) setStatus("Cannot open a WebSocket to the server: a proxy in front of it may not pass WebSocket (run realtime-voice doctor on this address).", true);
-    else if (!session.ended && event.code !== 1000) setStatus(event.code === 1006 ? "The connection to the server was lost." : `The server closed the connection (${event.code}).`, true);
+    const errorShown = $("status").classList.contains("error");
+    if (!ready && !errorShown) setStatus("Cannot open a WebSocket to the server: a proxy in front of it may not pass WebSocket (run realtime-voice doctor on this address).", true);
+    else if (!session.ended && event.code !== 1000 && !errorShown) setStatus(event.code === 1006 ? "The connection to the server was lost." : `The server closed the connection (${event.code}).`, true);
     teardown();
   };
+}
+
+// The language's query: Chinese needs the tencent engine (the option says which engine).
+function languageQuery() {
+  const option = $("lang").selectedOptions[0];
+  return `lang=${encodeURIComponent(option.value)}` + (option.dataset.engine ? `&engine=${option.dataset.engine}` : "");
 }
 
 function stop() {
   if (!session || session.ended) return;
   session.ended = true;
   setStatus("Finishing…");
+  // No more audio after "end": the microphone is detached first, then what is held goes out, then "end".
+  session.tap.port.onmessage = null;
+  session.source.disconnect();
   session.stream.getTracks().forEach((track) => track.stop());
-  if (session.socket.readyState === WebSocket.OPEN) session.socket.send(JSON.stringify({ type: "end" }));
-  else teardown();
+  if (session.isReady()) session.end();
+  else if (session.socket.readyState !== WebSocket.CONNECTING) teardown();
+  // Still connecting: "end" goes out as soon as the server is ready (see onmessage).
 }
 
 function teardown() {
@@ -235,6 +266,7 @@ $("send").addEventListener("click", async () => {
   const form = new FormData();
   form.append("audio", file);
   form.append("lang", $("lang").value);
+  if ($("lang").selectedOptions[0].dataset.engine) form.append("engine", $("lang").selectedOptions[0].dataset.engine);
   try {
     const response = await fetch("/api/realtime-voice/recognize", { method: "POST", headers: { token }, body: form });
     const answer = await response.json();

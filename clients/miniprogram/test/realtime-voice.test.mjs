@@ -66,3 +66,15 @@ test('going to the background ends the session cleanly with what was recognised'
   })
   assert.equal(text(finals), EXPECTED_TEXT)
 })
+
+test('released before the server is ready: the held audio is sent, then the end', async () => {
+  const wx = fakeWx(SPEECH_PCM)
+  const finals = []
+  const errors = []
+  await new Promise((resolve) => {
+    const recognizer = createRecognizer({ wx, url: SERVER_URL, token: TOKEN, onFinal: (f) => finals.push(f), onError: (e) => errors.push(e), onComplete: resolve })
+    recognizer.start()
+    recognizer.stop()  // at once: nothing recorded yet, the socket still connecting
+  })
+  assert.deepEqual(errors, [])
+})
