@@ -41,13 +41,21 @@ export function createRecognizer(options) {
   recorder.onError((res) => {
     if (mode === 'idle') return
     clearInterval(pingTimer)
-    if (socket) { const closing = socket; socket = null; try { closing.close({ code: 1000 }) } catch (e) {} }
+    closeSocket()
     setMode('idle')
     fail('recorder_failed', (res && res.errMsg) || 'the microphone could not be used')
     notify('onComplete')
   })
 
   function setMode(next) { mode = next; notify('onStateChange', next) }
+
+  // Forgets the session's socket first, so that its own onClose sees it is no longer current.
+  function closeSocket() {
+    if (!socket) return
+    const closing = socket
+    socket = null
+    try { closing.close({ code: 1000 }) } catch (e) {}
+  }
 
   function fail(code, message) {
     notify('onError', { code, message })
@@ -116,7 +124,7 @@ export function createRecognizer(options) {
 
   function finishStreaming() {
     clearInterval(pingTimer)
-    if (socket) { const closing = socket; socket = null; closing.close({ code: 1000 }) }
+    closeSocket()
     setMode('idle')
     notify('onComplete')
   }
@@ -125,7 +133,7 @@ export function createRecognizer(options) {
   function fallBack(reason) {
     if (mode === 'recording-file' || mode === 'uploading' || mode === 'idle' || mode === 'switching') return
     clearInterval(pingTimer)
-    if (socket) { const closing = socket; socket = null; try { closing.close({ code: 1000 }) } catch (e) {} }
+    closeSocket()
     notify('onFallback', reason)
     if (stopRequested) {
       // The user already let go: what was said went nowhere. Say so; the next start() tries again.

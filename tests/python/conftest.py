@@ -22,6 +22,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_healthy(url: str, process: subprocess.Popen, seconds: float) -> bool:
+    """Polls `url` until it answers 200; False when `process` exits first or time runs out."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
 class Server:
     def __init__(self, *args: str, env: dict | None = None):
         self.port = free_port()
@@ -29,17 +42,8 @@ class Server:
         command = [str(BINARY), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--decoders", "2", *args]
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.output()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"server did not become healthy: {self.output()}")
+        if not wait_until_healthy(f"http://127.0.0.1:{self.port}/health", self.process, seconds=30):
+            raise RuntimeError(f"server did not become healthy: {self.output()}")
 
     def url(self, path: str, **query: str) -> str:
         params = "&".join(f"{k}={v}" for k, v in query.items())

@@ -4,13 +4,11 @@ import asyncio
 import json
 import re
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import BINARY, ROOT, TOKEN, Server, direct_decode, free_port, wav_pcm
+from conftest import BINARY, ROOT, TOKEN, Server, direct_decode, free_port, wait_until_healthy, wav_pcm
 from fault_proxies import make_certificates
 from test_stream_protocol import finals_text, stream_file
 
@@ -69,14 +67,8 @@ http {{
 }}
 """)
         self.process = subprocess.Popen([NGINX, "-c", str(config), "-p", str(tmp), "-g", "daemon off;"], stderr=subprocess.PIPE, text=True)
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/health", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"nginx did not start: {self.process.stderr.read() if self.process.poll() is not None else ''}")
+        if not wait_until_healthy(f"http://127.0.0.1:{self.http_port}/health", self.process, seconds=10):
+            raise RuntimeError(f"nginx did not start: {self.process.stderr.read() if self.process.poll() is not None else ''}")
 
     def stop(self):
         self.process.terminate()

@@ -9,11 +9,15 @@ struct TranscribeRun {
     let serverURL: String?
 
     struct Transcriber {
-        let transcribe: (_ bytes: [UInt8], _ path: String) async throws(TranscribeFailure) -> TranscriptBody
+        let transcribe: (_ bytes: [UInt8], _ path: String, _ progress: ProgressBar) async throws(TranscribeFailure) -> TranscriptBody
         let shutdown: () async -> Void
+        let progressEnabled: Bool
 
+        /// Recognises one file, with a progress bar named after it (erased when done).
         func transcribe(_ bytes: [UInt8], path: String) async throws(TranscribeFailure) -> TranscriptBody {
-            try await self.transcribe(bytes, path)
+            let progress = ProgressBar(label: URL(fileURLWithPath: path).lastPathComponent, enabled: self.progressEnabled)
+            defer { progress.clear() }
+            return try await self.transcribe(bytes, path, progress)
         }
     }
 
@@ -26,12 +30,11 @@ struct TranscribeRun {
             if let engine = command.engine { fields["engine"] = engine }
             if let rate = command.sampleRate { fields["sample_rate"] = String(rate) }
             return Transcriber(
-                transcribe: { bytes, path throws(TranscribeFailure) in
-                    let progress = ProgressBar(label: URL(fileURLWithPath: path).lastPathComponent, enabled: progressEnabled)
-                    defer { progress.clear() }
-                    return try await remote.transcribe(bytes, filename: URL(fileURLWithPath: path).lastPathComponent, fields: fields, progress: progress)
+                transcribe: { bytes, path, progress throws(TranscribeFailure) in
+                    try await remote.transcribe(bytes, filename: URL(fileURLWithPath: path).lastPathComponent, fields: fields, progress: progress)
                 },
-                shutdown: {}
+                shutdown: {},
+                progressEnabled: progressEnabled
             )
         }
         if let engine = command.engine, engine != "pocketsphinx" {
@@ -45,12 +48,11 @@ struct TranscribeRun {
         logger.logLevel = .warning
         let local = try await LocalTranscriber.start(modelDirectory: directory, maxDuration: .milliseconds(Int64(command.maxSeconds * 1000)), logger: logger)
         return Transcriber(
-            transcribe: { bytes, path throws(TranscribeFailure) in
-                let progress = ProgressBar(label: URL(fileURLWithPath: path).lastPathComponent, enabled: progressEnabled)
-                defer { progress.clear() }
-                return try await local.transcribe(bytes, language: command.lang, rawSampleRate: command.sampleRate, progress: progress)
+            transcribe: { bytes, _, progress throws(TranscribeFailure) in
+                try await local.transcribe(bytes, language: command.lang, rawSampleRate: command.sampleRate, progress: progress)
             },
-            shutdown: { await local.shutdown() }
+            shutdown: { await local.shutdown() },
+            progressEnabled: progressEnabled
         )
     }
 }
