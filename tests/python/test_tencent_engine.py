@@ -161,21 +161,29 @@ def test_upstream_dropping_mid_stream_ends_the_session_within_a_second(gateway, 
     async def run():
         async with websockets.connect(url(gateway)) as ws:
             assert json.loads(await ws.recv())["type"] == "ready"
-            sent_ms = 0
             error_at = None
-            for start in range(0, len(two_sentences), 3200):
-                await ws.send(two_sentences[start:start + 3200])
-                sent_ms += 100
-                await asyncio.sleep(0.1)
+
+            async def receive():
+                # Every message as it arrives (partials come first), the error's arrival time recorded.
+                nonlocal error_at
                 try:
-                    message = json.loads(await asyncio.wait_for(ws.recv(), 0.001))
-                except asyncio.TimeoutError:
-                    continue
+                    async for raw in ws:
+                        message = json.loads(raw)
+                        if message["type"] == "error" and error_at is None:
+                            error_at = (time.time(), message)
                 except websockets.ConnectionClosed:
-                    break
-                if message["type"] == "error":
-                    error_at = (time.time(), message)
-                    break
+                    pass
+
+            receiver = asyncio.create_task(receive())
+            try:
+                for start in range(0, len(two_sentences), 3200):
+                    if receiver.done():
+                        break
+                    await ws.send(two_sentences[start:start + 3200])
+                    await asyncio.sleep(0.1)
+            except websockets.ConnectionClosed:
+                pass
+            await asyncio.wait_for(receiver, 5)
             await asyncio.wait_for(ws.wait_closed(), 5)
             drop_at = clean.wait_for_sessions(1)[0]["ended_at"]
             return error_at, drop_at, ws
