@@ -12,11 +12,11 @@ PYTHON ?= python3
 VENV := .venv
 
 # Run time: the PocketSphinx engine and its US English model, the resampler, ffmpeg (decoding uploads).
-RUN_PACKAGES := libpocketsphinx-dev pocketsphinx-en-us libsoxr-dev pkg-config ffmpeg
+RUN_PACKAGES := libpocketsphinx-dev pocketsphinx-en-us libsoxr-dev libwebrtc-audio-processing-dev pkg-config ffmpeg
 # Tests: speech synthesis and real recordings, audio conversion, Python for the third-party clients, nginx and
 # openssl for the deployment tests, headless Chromium for the web page test, Node (with Debian's ws) for the
 # mini-program client test.
-TEST_PACKAGES := pocketsphinx-testdata flite sox python3 python3-venv nginx-light openssl chromium chromium-driver nodejs node-ws
+TEST_PACKAGES := pocketsphinx-testdata flite espeak-ng sox python3 python3-venv nginx-light openssl chromium chromium-driver nodejs node-ws
 
 .PHONY: run test deps test-deps build build-release swift-test python-test bench bench-upload bench-relay clean
 
@@ -32,6 +32,7 @@ test-deps:
 	@scripts/install-packages.sh $(TEST_PACKAGES)
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+	@sidecars/whisper/setup.sh
 
 build:
 	$(SWIFT) build --build-tests

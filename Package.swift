@@ -43,6 +43,8 @@ let package = Package(
             pkgConfig: "soxr",
             providers: [.apt(["libsoxr-dev"]), .brew(["libsoxr"])]
         ),
+        // Debian's libwebrtc-audio-processing-dev; linked directly (its pkg-config flags are C++ defines SwiftPM refuses).
+        .systemLibrary(name: "CWebRTCVAD"),
         // PCM handling: WAV header sniffing, sample conversion, resampling.
         .target(
             name: "RealtimeVoiceAudio",
@@ -83,6 +85,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Any server with OpenAI's transcription API; streams segmented by the WebRTC VAD in the gateway.
+        .target(
+            name: "OpenAIEngine",
+            dependencies: [
+                "CWebRTCVAD",
+                "SpeechEngine",
+                "RealtimeVoiceAudio",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // `realtime-voice doctor`: probes a deployment and names the cause of each failure.
         .target(
             name: "RealtimeVoiceDoctor",
@@ -105,6 +125,7 @@ let package = Package(
                 "SpeechEngine",
                 "PocketSphinxEngine",
                 "TencentEngine",
+                "OpenAIEngine",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "WSCore", package: "swift-websocket"),
@@ -126,6 +147,7 @@ let package = Package(
                 "RealtimeVoiceServer",
                 "RealtimeVoiceDoctor",
                 "TencentEngine",
+                "OpenAIEngine",
                 "RealtimeVoiceAudio",
                 "SpeechEngine",
                 "PocketSphinxEngine",
@@ -172,6 +194,11 @@ let package = Package(
         .testTarget(
             name: "RealtimeVoiceDoctorTests",
             dependencies: ["RealtimeVoiceDoctor"],
+            swiftSettings: testSwiftSettings
+        ),
+        .testTarget(
+            name: "OpenAIEngineTests",
+            dependencies: ["OpenAIEngine", "SpeechEngine", "RealtimeVoiceAudio", "TestAudio"],
             swiftSettings: testSwiftSettings
         ),
         .testTarget(

@@ -9,7 +9,7 @@ import Glibc
 /// One PocketSphinx decoder and the state of the stream it is decoding.
 ///
 /// Every method blocks in C and must run on the engine's thread pool, never on an event loop or the
-/// cooperative pool. A decoder is single-threaded: the ``DecoderPool`` lends it to one session at a time,
+/// cooperative pool. A decoder is single-threaded: the engine's `LendingPool` lends it to one session at a time,
 /// and that session calls it from one task, one call after the other.
 ///
 /// `@unchecked Sendable`: the C handle has no internal locking; exclusive use is guaranteed by the pool's

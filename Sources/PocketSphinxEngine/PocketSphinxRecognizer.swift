@@ -16,7 +16,7 @@ public final class PocketSphinxRecognizer: SpeechRecognizer, Service {
     public let configuration: PocketSphinxConfiguration
 
     private let threadPool: NIOThreadPool
-    private let pool: DecoderPool
+    private let pool: LendingPool<PocketSphinxDecoder>
     private let ready = Atomic<Bool>(false)
     private let logger: Logger
 
@@ -24,7 +24,7 @@ public final class PocketSphinxRecognizer: SpeechRecognizer, Service {
         self.configuration = configuration
         self.threadPool = NIOThreadPool(numberOfThreads: configuration.effectiveThreads)
         self.threadPool.start()
-        self.pool = DecoderPool(queueCapacity: configuration.queueCapacity, queueTimeout: configuration.queueTimeout)
+        self.pool = LendingPool(queueCapacity: configuration.queueCapacity, queueTimeout: configuration.queueTimeout)
         self.logger = logger
     }
 

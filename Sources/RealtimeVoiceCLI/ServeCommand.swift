@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import OpenAIEngine
 import PocketSphinxEngine
 import RealtimeVoiceServer
 
@@ -77,6 +78,33 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "PocketSphinx model folder. [env: REALTIME_VOICE_MODEL_DIR] (default: \(PocketSphinxConfiguration.defaultModelDirectory))")
     var modelDir: String?
+
+    @Option(help: "Base URL of an OpenAI-compatible transcription API, /v1 included; enables engine openai. [env: OPENAI_BASE_URL] (default: \(OpenAIConfiguration.defaultBaseURL))")
+    var openaiBaseUrl: String?
+
+    @Option(help: "API key for it, sent as a Bearer token; never logged. Setting it enables engine openai. [env: OPENAI_API_KEY]")
+    var openaiApiKey: String?
+
+    @Option(help: "The model field sent upstream. [env: REALTIME_VOICE_OPENAI_MODEL] (default: whisper-1)")
+    var openaiModel: String?
+
+    @Option(help: "Seconds to wait for one upstream answer (then one retry). [env: REALTIME_VOICE_OPENAI_TIMEOUT] (default: 30)")
+    var openaiTimeout: Double?
+
+    @Option(help: "Upstream requests in flight at once, all sessions and uploads together. [env: REALTIME_VOICE_OPENAI_MAX_REQUESTS] (default: 4)")
+    var openaiMaxRequests: Int?
+
+    @Option(help: "Requests (finals, uploads) that may wait for a free one; more are answered busy. [env: REALTIME_VOICE_OPENAI_QUEUE] (default: 16)")
+    var openaiQueue: Int?
+
+    @Option(help: "Streaming: seconds of new audio between partials of an open segment. [env: REALTIME_VOICE_OPENAI_PARTIAL_INTERVAL] (default: 1)")
+    var openaiPartialInterval: Double?
+
+    @Option(help: "Streaming: longest segment in seconds, cut at its quietest point. [env: REALTIME_VOICE_OPENAI_MAX_SEGMENT] (default: 15)")
+    var openaiMaxSegment: Double?
+
+    @Option(help: "Streaming: WebRTC VAD aggressiveness 0-3 (3 drops the most noise). [env: REALTIME_VOICE_VAD_MODE] (default: 2)")
+    var vadMode: Int?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. [env: REALTIME_VOICE_LOG_LEVEL] (default: info)")
     var logLevel: String?

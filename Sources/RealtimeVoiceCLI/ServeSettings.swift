@@ -2,6 +2,7 @@ import ArgumentParser
 import Crypto
 import Foundation
 import Logging
+import OpenAIEngine
 import PocketSphinxEngine
 import RealtimeVoiceServer
 import TencentEngine
@@ -12,23 +13,13 @@ struct ServeSettings {
     var logLevel: Logger.Level
 
     init(command: ServeCommand, environment: [String: String]) throws {
-        func value<T>(_ flag: T?, _ name: String, _ parse: (String) -> T?) throws -> T? {
-            if let flag { return flag }
-            guard let raw = environment[name], !raw.isEmpty else { return nil }
-            guard let parsed = parse(raw) else { throw ValidationError("\(name)='\(raw)' is not a valid value.") }
-            return parsed
-        }
-        func seconds(_ flag: Double?, _ name: String, default fallback: Double) throws -> Duration {
-            let value = try value(flag, name, Double.init) ?? fallback
-            guard value > 0 else { throw ValidationError("\(name) must be a positive number of seconds.") }
-            return .milliseconds(Int64(value * 1000))
-        }
+        let lookup = SettingLookup(environment: environment)
 
         var configuration = GatewayConfiguration()
-        configuration.host = try value(command.host, "REALTIME_VOICE_HOST", { $0 }) ?? "0.0.0.0"
-        configuration.port = try value(command.port, "PORT", Int.init) ?? 8080
+        configuration.host = try lookup.value(command.host, "REALTIME_VOICE_HOST", { $0 }) ?? "0.0.0.0"
+        configuration.port = try lookup.value(command.port, "PORT", Int.init) ?? 8080
         guard (0...65535).contains(configuration.port) else { throw ValidationError("The port must be 0-65535.") }
-        configuration.engine = try value(command.engine, "REALTIME_VOICE_ENGINE", { $0 }) ?? "pocketsphinx"
+        configuration.engine = try lookup.value(command.engine, "REALTIME_VOICE_ENGINE", { $0 }) ?? "pocketsphinx"
         if let instance = environment["REALTIME_VOICE_INSTANCE_ID"], !instance.isEmpty {
             configuration.instanceID = instance
         }
@@ -46,38 +37,38 @@ struct ServeSettings {
             )
         }
 
-        let maxFrame = try value(command.maxFrameBytes, "REALTIME_VOICE_MAX_FRAME_BYTES", Int.init) ?? 64 * 1024
+        let maxFrame = try lookup.value(command.maxFrameBytes, "REALTIME_VOICE_MAX_FRAME_BYTES", Int.init) ?? 64 * 1024
         guard maxFrame >= 1024 else { throw ValidationError("The maximum frame size must be at least 1024 bytes.") }
         configuration.limits = StreamLimits(
             maxFrameBytes: maxFrame,
-            idleTimeout: try seconds(command.idleTimeout, "REALTIME_VOICE_IDLE_TIMEOUT", default: 15),
-            maxSessionDuration: try seconds(command.maxSession, "REALTIME_VOICE_MAX_SESSION", default: 600),
-            pingInterval: try seconds(command.pingInterval, "REALTIME_VOICE_PING_INTERVAL", default: 20),
-            maxBufferedAudio: try seconds(command.maxBufferedAudio, "REALTIME_VOICE_MAX_BUFFERED_AUDIO", default: 60)
+            idleTimeout: try lookup.seconds(command.idleTimeout, "REALTIME_VOICE_IDLE_TIMEOUT", default: 15),
+            maxSessionDuration: try lookup.seconds(command.maxSession, "REALTIME_VOICE_MAX_SESSION", default: 600),
+            pingInterval: try lookup.seconds(command.pingInterval, "REALTIME_VOICE_PING_INTERVAL", default: 20),
+            maxBufferedAudio: try lookup.seconds(command.maxBufferedAudio, "REALTIME_VOICE_MAX_BUFFERED_AUDIO", default: 60)
         )
 
         configuration.uploads = UploadLimits(
-            maxBytes: try value(command.maxUploadBytes, "REALTIME_VOICE_MAX_UPLOAD_BYTES", Int.init) ?? 10 * 1024 * 1024,
-            maxDuration: try seconds(command.maxUploadSeconds, "REALTIME_VOICE_MAX_UPLOAD_SECONDS", default: 60),
-            decodeTimeout: try seconds(command.decodeTimeout, "REALTIME_VOICE_DECODE_TIMEOUT", default: 30),
-            maxConcurrent: try value(command.maxConcurrentUploads, "REALTIME_VOICE_MAX_CONCURRENT_UPLOADS", Int.init) ?? 8
+            maxBytes: try lookup.value(command.maxUploadBytes, "REALTIME_VOICE_MAX_UPLOAD_BYTES", Int.init) ?? 10 * 1024 * 1024,
+            maxDuration: try lookup.seconds(command.maxUploadSeconds, "REALTIME_VOICE_MAX_UPLOAD_SECONDS", default: 60),
+            decodeTimeout: try lookup.seconds(command.decodeTimeout, "REALTIME_VOICE_DECODE_TIMEOUT", default: 30),
+            maxConcurrent: try lookup.value(command.maxConcurrentUploads, "REALTIME_VOICE_MAX_CONCURRENT_UPLOADS", Int.init) ?? 8
         )
         guard configuration.uploads.maxBytes >= 1024, configuration.uploads.maxConcurrent >= 1 else {
             throw ValidationError("The upload limit must be at least 1024 bytes and at least 1 concurrent upload.")
         }
 
-        let decoders = try value(command.decoders, "REALTIME_VOICE_DECODERS", Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
-        let queue = try value(command.queueSize, "REALTIME_VOICE_QUEUE_SIZE", Int.init) ?? 4
-        let endpoint = try value(command.endpointMs, "REALTIME_VOICE_ENDPOINT_MS", Int.init) ?? 600
+        let decoders = try lookup.value(command.decoders, "REALTIME_VOICE_DECODERS", Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
+        let queue = try lookup.value(command.queueSize, "REALTIME_VOICE_QUEUE_SIZE", Int.init) ?? 4
+        let endpoint = try lookup.value(command.endpointMs, "REALTIME_VOICE_ENDPOINT_MS", Int.init) ?? 600
         guard decoders >= 1, queue >= 0, endpoint >= 10 else {
             throw ValidationError("Need at least 1 decoder, a queue size of 0 or more, and an endpoint of at least 10 ms.")
         }
         configuration.pocketSphinx = PocketSphinxConfiguration(
-            modelDirectory: try value(command.modelDir, "REALTIME_VOICE_MODEL_DIR", { $0 }) ?? PocketSphinxConfiguration.defaultModelDirectory,
+            modelDirectory: try lookup.value(command.modelDir, "REALTIME_VOICE_MODEL_DIR", { $0 }) ?? PocketSphinxConfiguration.defaultModelDirectory,
             poolSize: decoders,
-            threads: try value(command.decoderThreads, "REALTIME_VOICE_DECODER_THREADS", Int.init),
+            threads: try lookup.value(command.decoderThreads, "REALTIME_VOICE_DECODER_THREADS", Int.init),
             queueCapacity: queue,
-            queueTimeout: try seconds(command.queueTimeout, "REALTIME_VOICE_QUEUE_TIMEOUT", default: 10),
+            queueTimeout: try lookup.seconds(command.queueTimeout, "REALTIME_VOICE_QUEUE_TIMEOUT", default: 10),
             endpointMilliseconds: endpoint
         )
         guard FileManager.default.fileExists(atPath: "\(configuration.pocketSphinx.modelDirectory)/en-us.lm.bin") else {
@@ -86,12 +77,16 @@ struct ServeSettings {
             )
         }
         configuration.tencent = try Self.tencent(environment: environment, selected: configuration.engine == "tencent")
-        guard ["pocketsphinx", "tencent"].contains(configuration.engine) else {
-            throw ValidationError("Unknown engine '\(configuration.engine)'; this build has pocketsphinx and tencent.")
+        configuration.openAI = try Self.openAI(command: command, lookup: lookup, endpoint: .milliseconds(Int64(endpoint)))
+        if configuration.engine == "openai", configuration.openAI == nil {
+            throw ValidationError("--engine openai: set --openai-base-url / OPENAI_BASE_URL (a local server) or --openai-api-key / OPENAI_API_KEY (OpenAI itself).")
+        }
+        guard ["pocketsphinx", "tencent", "openai"].contains(configuration.engine) else {
+            throw ValidationError("Unknown engine '\(configuration.engine)'; this build has pocketsphinx, tencent and openai.")
         }
         self.configuration = configuration
 
-        let levelName = try value(command.logLevel, "REALTIME_VOICE_LOG_LEVEL", { $0 }) ?? "info"
+        let levelName = try lookup.value(command.logLevel, "REALTIME_VOICE_LOG_LEVEL", { $0 }) ?? "info"
         guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
             throw ValidationError("Unknown log level '\(levelName)'.")
         }
@@ -132,6 +127,33 @@ struct ServeSettings {
         return tencent
     }
 
+    /// The `openai` engine: on when a base URL or an API key is given (flag or environment).
+    static func openAI(
+        command: ServeCommand,
+        lookup: SettingLookup,
+        endpoint: Duration
+    ) throws -> OpenAIConfiguration? {
+        let baseURL = try lookup.value(command.openaiBaseUrl, "OPENAI_BASE_URL", { $0 })
+        let apiKey = try lookup.value(command.openaiApiKey, "OPENAI_API_KEY", { $0 })
+        guard baseURL != nil || apiKey != nil else { return nil }
+        var openAI = OpenAIConfiguration(baseURL: baseURL ?? OpenAIConfiguration.defaultBaseURL, apiKey: apiKey, endpoint: endpoint)
+        guard let url = URL(string: openAI.baseURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+            throw ValidationError("The OpenAI base URL must be an http(s) URL such as http://127.0.0.1:8808/v1; got '\(openAI.baseURL)'.")
+        }
+        openAI.model = try lookup.value(command.openaiModel, "REALTIME_VOICE_OPENAI_MODEL", { $0 }) ?? openAI.model
+        openAI.requestTimeout = try lookup.seconds(command.openaiTimeout, "REALTIME_VOICE_OPENAI_TIMEOUT", default: 30)
+        openAI.partialInterval = try lookup.seconds(command.openaiPartialInterval, "REALTIME_VOICE_OPENAI_PARTIAL_INTERVAL", default: 1)
+        openAI.maxSegment = try lookup.seconds(command.openaiMaxSegment, "REALTIME_VOICE_OPENAI_MAX_SEGMENT", default: 15)
+        let requests = try lookup.value(command.openaiMaxRequests, "REALTIME_VOICE_OPENAI_MAX_REQUESTS", Int.init) ?? openAI.maxConcurrentRequests
+        let queue = try lookup.value(command.openaiQueue, "REALTIME_VOICE_OPENAI_QUEUE", Int.init) ?? openAI.requestQueue
+        let mode = try lookup.value(command.vadMode, "REALTIME_VOICE_VAD_MODE", Int.init) ?? openAI.vadMode
+        guard requests >= 1, queue >= 0, (0...3).contains(mode), openAI.maxSegment >= .seconds(2) else {
+            throw ValidationError("The openai engine needs at least 1 request at once, a queue of 0 or more, a VAD mode 0-3 and a segment cap of at least 2 s.")
+        }
+        (openAI.maxConcurrentRequests, openAI.requestQueue, openAI.vadMode) = (requests, queue, mode)
+        return openAI
+    }
+
     /// With no token, no JWT secret and auth not disabled, generates a token for this run and returns it.
     mutating func generateTokenIfNeeded() -> String? {
         let auth = self.configuration.auth
@@ -139,5 +161,24 @@ struct ServeSettings {
         let token = SymmetricKey(size: .bits128).withUnsafeBytes { $0.map { String(format: "%02x", $0) }.joined() }
         self.configuration.auth.tokens = [token]
         return token
+    }
+}
+
+/// A setting from its flag, else its environment variable; nil when neither is set.
+struct SettingLookup {
+    let environment: [String: String]
+
+    func value<T>(_ flag: T?, _ name: String, _ parse: (String) -> T?) throws -> T? {
+        if let flag { return flag }
+        guard let raw = self.environment[name], !raw.isEmpty else { return nil }
+        guard let parsed = parse(raw) else { throw ValidationError("\(name)='\(raw)' is not a valid value.") }
+        return parsed
+    }
+
+    /// A positive number of seconds, flag or variable, else `fallback`.
+    func seconds(_ flag: Double?, _ name: String, default fallback: Double) throws -> Duration {
+        let value = try self.value(flag, name, Double.init) ?? fallback
+        guard value > 0 else { throw ValidationError("\(name) must be a positive number of seconds.") }
+        return .milliseconds(Int64(value * 1000))
     }
 }

@@ -4,7 +4,9 @@ import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import OpenAIEngine
 import PocketSphinxEngine
+import ServiceLifecycle
 import SpeechEngine
 import TencentEngine
 
@@ -27,7 +29,9 @@ public enum Gateway {
     ) async throws -> some ApplicationProtocol {
         let pocketSphinx = PocketSphinxRecognizer(configuration: configuration.pocketSphinx, logger: logger)
         let tencent = configuration.tencent.map { TencentRecognizer(configuration: $0, logger: logger) }
-        let engines = EngineRegistry([pocketSphinx] + (tencent.map { [$0] } ?? []), defaultName: configuration.engine)
+        let openAI = configuration.openAI.map { OpenAIRecognizer(configuration: $0, logger: logger) }
+        let cloudEngines: [any SpeechRecognizer] = [tencent as (any SpeechRecognizer)?, openAI].compactMap { $0 }
+        let engines = EngineRegistry([pocketSphinx] + cloudEngines, defaultName: configuration.engine)
         guard engines.defaultEngine != nil else {
             throw ConfigurationError(description: "Unknown engine '\(configuration.engine)'; available: \(engines.names.joined(separator: ", ")).")
         }
@@ -69,7 +73,7 @@ public enum Gateway {
             router: router,
             server: server,
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            services: [pocketSphinx, decodePool],
+            services: ([pocketSphinx, decodePool] as [any Service]) + (openAI.map { [$0] } ?? []),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger
         )

@@ -119,10 +119,10 @@ struct PocketSphinxRecognizerTests {
         try await Task.sleep(for: .milliseconds(100))
         let refused = await Self.busyError(recognizer)
         #expect(refused?.code == "busy")
-        #expect(refused?.message.contains("sessions are waiting") == true, "\(String(describing: refused))")
+        #expect(refused?.message.contains("recognizers are in use and 1 more are waiting") == true, "\(String(describing: refused))")
         let timedOut = await queued
         #expect(timedOut?.code == "busy")
-        #expect(timedOut?.message.contains("No recognizer became free") == true, "\(String(describing: timedOut))")
+        #expect(timedOut?.message.contains("None of the recognizers became free") == true, "\(String(describing: timedOut))")
         // Once the holder is done, the decoder is lent again.
         hold.finish()
         try await holder.value

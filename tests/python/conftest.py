@@ -1,4 +1,4 @@
-"""Fixtures: a real `realtime-voice serve` process, and real speech made with flite and sox."""
+"""Fixtures: a real `realtime-voice serve` process, the local Whisper sidecar, and real speech made with flite and sox."""
 import hashlib
 import os
 import socket
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BINARY = ROOT / ".build" / "debug" / "realtime-voice"
+BINARY = Path(os.environ.get("REALTIME_VOICE_BINARY", ROOT / ".build" / "debug" / "realtime-voice"))
 DIRECT = ROOT / ".build" / "debug" / "pocketsphinx-direct"
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 TOKEN = "python-test-token"
@@ -65,6 +65,51 @@ class Server:
 @pytest.fixture
 def server():
     instance = Server("--token", TOKEN)
+    yield instance
+    instance.stop()
+
+
+WHISPER_DIR = ROOT / "sidecars" / "whisper"
+WHISPER_PYTHON = WHISPER_DIR / ".venv" / "bin" / "python"
+
+
+class WhisperSidecar:
+    """sidecars/whisper/server.py (an OpenAI-compatible transcription server) run with its own venv's Python.
+
+    `base_url` is what the openai SDK takes; `load_seconds` is the time from start to a healthy /health."""
+
+    def __init__(self, *args: str):
+        if not WHISPER_PYTHON.exists():
+            raise RuntimeError(f"{WHISPER_PYTHON} is missing: run sidecars/whisper/setup.sh (make test-deps does)")
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"whisper-sidecar-{self.port}.log"
+        self.log = open(self.log_path, "w")
+        command = [str(WHISPER_PYTHON), str(WHISPER_DIR / "server.py"), "--port", str(self.port), *args]
+        started = time.monotonic()
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
+        if not wait_until_healthy(f"http://127.0.0.1:{self.port}/health", self.process, seconds=120):
+            self.stop()
+            raise RuntimeError(f"whisper sidecar did not become healthy: {self.output()}")
+        self.load_seconds = time.monotonic() - started
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def whisper_sidecar():
+    """One Whisper sidecar with default flags (tiny.en, no API key) for the whole session."""
+    instance = WhisperSidecar()
     yield instance
     instance.stop()
 

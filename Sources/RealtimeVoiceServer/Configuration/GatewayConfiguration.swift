@@ -1,4 +1,5 @@
 import Foundation
+import OpenAIEngine
 import PocketSphinxEngine
 import TencentEngine
 
@@ -16,6 +17,8 @@ public struct GatewayConfiguration: Sendable {
     public var pocketSphinx: PocketSphinxConfiguration
     /// Tencent Cloud ASR, when its credentials are configured: engine `tencent`.
     public var tencent: TencentConfiguration?
+    /// An OpenAI-compatible transcription server, when configured: engine `openai`.
+    public var openAI: OpenAIConfiguration?
     /// Stamped on every response as `X-Realtime-Voice-Instance` (`REALTIME_VOICE_INSTANCE_ID`).
     public var instanceID: String
 
@@ -28,6 +31,7 @@ public struct GatewayConfiguration: Sendable {
         uploads: UploadLimits = .init(),
         pocketSphinx: PocketSphinxConfiguration = .init(),
         tencent: TencentConfiguration? = nil,
+        openAI: OpenAIConfiguration? = nil,
         instanceID: String = GatewayConfiguration.defaultInstanceID
     ) {
         self.host = host
@@ -38,6 +42,7 @@ public struct GatewayConfiguration: Sendable {
         self.uploads = uploads
         self.pocketSphinx = pocketSphinx
         self.tencent = tencent
+        self.openAI = openAI
         self.instanceID = instanceID
     }
 

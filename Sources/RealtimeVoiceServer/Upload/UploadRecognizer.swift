@@ -29,7 +29,7 @@ final class UploadRecognizer: Sendable {
     }
 
     /// Form fields the gateway reads itself; the others are handed to the engine (e.g. Tencent's `hotwords`).
-    static let gatewayFields: Set<String> = ["lang", "language", "engine", "sample_rate", "model", "response_format", "prompt", "temperature", "timestamp_granularities[]", "timestamp_granularities"]
+    static let gatewayFields: Set<String> = ["lang", "language", "engine", "sample_rate", "model", "response_format", "temperature", "timestamp_granularities[]", "timestamp_granularities"]
 
     func recognize(_ upload: UploadedAudio, engineName: String?, language: String?, sampleRate: String?) async throws(GatewayError) -> Result {
         let engineName = engineName.flatMap { $0.isEmpty ? nil : $0 } ?? self.engines.defaultName

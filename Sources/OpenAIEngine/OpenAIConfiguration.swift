@@ -1,0 +1,70 @@
+/// Settings of the `openai` engine: any server that speaks OpenAI's transcription API (OpenAI, Groq, SiliconFlow,
+/// speaches, whisper.cpp's server, vLLM, the bundled faster-whisper sidecar). Every field is a flag and an
+/// environment variable of `realtime-voice serve`.
+public struct OpenAIConfiguration: Sendable {
+    /// The API's base URL, `/v1` included, as the OpenAI SDKs take it (`OPENAI_BASE_URL`).
+    public var baseURL: String
+    /// Sent as `Authorization: Bearer …`; never logged, never in a message to a client (`OPENAI_API_KEY`).
+    public var apiKey: String?
+    /// The `model` field of every request (`REALTIME_VOICE_OPENAI_MODEL`).
+    public var model: String
+    /// Longest wait for one upstream answer; then the request counts as failed (and is retried once).
+    public var requestTimeout: Duration
+    /// Longest wait for a TCP/TLS connection to the upstream.
+    public var connectTimeout: Duration
+    /// Pause before the one retry of a request that failed with 5xx or a connection error.
+    public var retryBackoff: Duration
+    /// Upstream requests in flight at once, across all sessions and uploads.
+    public var maxConcurrentRequests: Int
+    /// Requests (finals, uploads) that may wait for one of those; more are answered `busy`. Partials never wait.
+    public var requestQueue: Int
+    /// Longest wait in that queue before `busy`.
+    public var queueTimeout: Duration
+    /// Streaming: how much new speech (stream time) triggers a new partial of the open segment.
+    public var partialInterval: Duration
+    /// Streaming: silence that closes a segment.
+    public var endpoint: Duration
+    /// Streaming: longest segment; a longer one is cut at its quietest 100 ms.
+    public var maxSegment: Duration
+    /// WebRTC VAD aggressiveness, 0 (keeps most audio as speech) to 3 (drops most noise).
+    public var vadMode: Int
+
+    public static let defaultBaseURL = "https://api.openai.com/v1"
+
+    public init(
+        baseURL: String = OpenAIConfiguration.defaultBaseURL,
+        apiKey: String? = nil,
+        model: String = "whisper-1",
+        requestTimeout: Duration = .seconds(30),
+        connectTimeout: Duration = .seconds(5),
+        retryBackoff: Duration = .milliseconds(500),
+        maxConcurrentRequests: Int = 4,
+        requestQueue: Int = 16,
+        queueTimeout: Duration = .seconds(10),
+        partialInterval: Duration = .seconds(1),
+        endpoint: Duration = .milliseconds(600),
+        maxSegment: Duration = .seconds(15),
+        vadMode: Int = 2
+    ) {
+        self.baseURL = baseURL
+        self.apiKey = apiKey
+        self.model = model
+        self.requestTimeout = requestTimeout
+        self.connectTimeout = connectTimeout
+        self.retryBackoff = retryBackoff
+        self.maxConcurrentRequests = maxConcurrentRequests
+        self.requestQueue = requestQueue
+        self.queueTimeout = queueTimeout
+        self.partialInterval = partialInterval
+        self.endpoint = endpoint
+        self.maxSegment = maxSegment
+        self.vadMode = vadMode
+    }
+
+    /// `{baseURL}/audio/transcriptions`.
+    public var transcriptionsURL: String {
+        var base = self.baseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        return base + "/audio/transcriptions"
+    }
+}

@@ -1,0 +1,132 @@
+import AsyncHTTPClient
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import SpeechEngine
+import Synchronization
+
+/// The `openai` engine: any server with OpenAI's transcription API behind the gateway's engine protocol.
+///
+/// Uploads go up whole (``RecordingRecognizer``). Streams are cut into utterances by a voice activity detector
+/// in the gateway (``SpeechSegmenter``); the open utterance is re-transcribed every ``OpenAIConfiguration/partialInterval``
+/// of new audio for `partial`s, and once more when it closes for its `final` (or the last partial is reused
+/// when it already covered all of its speech). A session has at most one request in flight; all sessions and
+/// uploads together at most ``OpenAIConfiguration/maxConcurrentRequests``: a partial that finds none free is
+/// skipped, a final or an upload waits in a bounded queue, else `busy`.
+public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Service {
+    public let name = "openai"
+    public let sampleRate = 16_000
+    public let configuration: OpenAIConfiguration
+    let client: TranscriptionClient
+    private let http: HTTPClient
+    let requests: LendingPool<Int>
+    private let logger: Logger
+
+    public init(configuration: OpenAIConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        var httpConfiguration = HTTPClient.Configuration()
+        httpConfiguration.timeout = .init(connect: .milliseconds(configuration.connectTimeout.milliseconds))
+        httpConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, configuration.maxConcurrentRequests))
+        self.http = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: httpConfiguration)
+        self.client = TranscriptionClient(configuration: configuration, http: self.http, logger: logger)
+        self.requests = LendingPool(
+            resources: Array(0..<max(1, configuration.maxConcurrentRequests)),
+            queueCapacity: configuration.requestQueue,
+            queueTimeout: configuration.queueTimeout,
+            noun: "upstream transcription requests"
+        )
+    }
+
+    public var isReady: Bool { true }
+
+    /// The upstream decides; an unsupported language comes back as `upstream_rejected` with its message.
+    public func supports(language: String) -> Bool { true }
+
+    /// Upstream requests in flight and waiting, for metrics.
+    public func usage() async -> (inUse: Int, queued: Int) {
+        await (self.requests.inUse, self.requests.queued)
+    }
+
+    /// Serves until graceful shutdown, then closes the connection pool.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        _ = await self.requests.close()
+        try? await self.http.shutdown()
+    }
+
+    /// The ISO-639-1 code OpenAI's `language` takes, from a tag like `en-US` (`zh-HK` → `zh`, `yue` stays).
+    static func isoLanguage(_ tag: String) -> String? {
+        let primary = tag.split(separator: "-").first.map { String($0).lowercased() } ?? ""
+        return primary.isEmpty ? nil : primary
+    }
+
+    // MARK: One-shot
+
+    /// Recordings longer than this are sent in pieces, cut at quiet points (OpenAI takes files up to 25 MB).
+    static let maxPieceSeconds = 600
+
+    public func recognizeRecording(_ samples: [Int16], options: RecognitionOptions) async throws -> [RecognizedSegment] {
+        let rate = options.sampleRate ?? self.sampleRate
+        var segments: [RecognizedSegment] = []
+        for piece in RecordingSplitter.pieces(samples, maxSamples: Self.maxPieceSeconds * rate, frameSamples: rate / 10) {
+            let answer = try await self.withRequestSlot(wait: true) {
+                try await self.client.transcribe(samples[piece], sampleRate: rate, language: Self.isoLanguage(options.language), prompt: options.parameters["prompt"])
+            }
+            guard let answer else { continue }
+            let offset = piece.lowerBound * 1000 / rate
+            segments += answer.segments(offsetMs: offset, durationMs: piece.count * 1000 / rate, firstIndex: segments.count)
+        }
+        return segments
+    }
+
+    /// Runs `work` holding one of the shared request slots: waiting for one (bounded) when `wait`, else only if
+    /// one is free now (nil otherwise).
+    func withRequestSlot<T: Sendable>(wait: Bool, _ work: () async throws -> T) async throws -> T? {
+        let permit: Int
+        if wait {
+            permit = try await self.requests.acquire()
+        } else {
+            guard let free = await self.requests.tryAcquire() else { return nil }
+            permit = free
+        }
+        do {
+            let result = try await work()
+            await self.requests.release(permit)
+            return result
+        } catch {
+            await self.requests.release(permit)
+            throw error
+        }
+    }
+
+    // MARK: Streaming
+
+    public func recognize<Audio: AsyncSequence & Sendable>(
+        _ audio: Audio,
+        options: RecognitionOptions,
+        onStart: @Sendable () async throws -> Void,
+        emit: @Sendable (RecognitionEvent) async throws -> Void
+    ) async throws where Audio.Element == [Int16] {
+        let rate = options.sampleRate ?? self.sampleRate
+        let detector: VoiceActivityDetector
+        do {
+            detector = try VoiceActivityDetector(sampleRate: rate, mode: self.configuration.vadMode)
+        } catch {
+            throw RecognitionError.engineFailed(error.message)
+        }
+        let settings = SpeechSegmenter.Settings(sampleRate: rate, endpoint: self.configuration.endpoint, maxSegment: self.configuration.maxSegment)
+        let session = SegmentedSession(
+            recognizer: self,
+            segmenter: SpeechSegmenter(settings: settings, isSpeech: detector.isSpeech),
+            sampleRate: rate,
+            language: Self.isoLanguage(options.language),
+            prompt: options.parameters["prompt"],
+            partialIntervalSamples: Int(self.configuration.partialInterval.milliseconds) * rate / 1000
+        )
+        try await onStart()
+        try await session.run(audio, emit: emit)
+        withExtendedLifetime(detector) {}
+    }
+}

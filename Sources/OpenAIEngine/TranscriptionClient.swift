@@ -1,0 +1,190 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import MultipartKit
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import RealtimeVoiceAudio
+import SpeechEngine
+import Synchronization
+
+/// Posts audio to `{base}/audio/transcriptions` as OpenAI documents it: a multipart form with a 16 kHz WAV `file`,
+/// `model`, `language`, `prompt`, and `response_format=verbose_json` with word and segment timestamps.
+///
+/// - A server that answers 400 to `verbose_json` / `timestamp_granularities[]` is asked again with plain `json`,
+///   and from then on always so.
+/// - 5xx answers and connection failures are retried once, after ``OpenAIConfiguration/retryBackoff``.
+/// - Errors: 4xx → `upstream_rejected`, 429 → `busy`, 5xx / connection / timeout → `upstream_failed`, each with the
+///   upstream's status and message. The API key is removed from any text that could reach a client or a log.
+final class TranscriptionClient: Sendable {
+    let configuration: OpenAIConfiguration
+    private let http: HTTPClient
+    private let logger: Logger
+    /// False once the server refused the verbose request form.
+    private let verboseSupported = Atomic<Bool>(true)
+
+    init(configuration: OpenAIConfiguration, http: HTTPClient, logger: Logger) {
+        self.configuration = configuration
+        self.http = http
+        self.logger = logger
+    }
+
+    /// Transcribes PCM at `sampleRate`. `language` is an ISO-639-1 code or nil (the server detects it).
+    func transcribe(_ samples: ArraySlice<Int16>, sampleRate: Int, language: String?, prompt: String?) async throws(RecognitionError) -> Transcription {
+        let wav = WAVFile.bytes(samples, sampleRate: sampleRate)
+        var verbose = self.verboseSupported.load(ordering: .relaxed)
+        var attempt = 1
+        while true {
+            let outcome = await self.post(wav: wav, language: language, prompt: prompt, verbose: verbose)
+            switch outcome {
+            case .success(let transcription):
+                return transcription
+            case .refusedVerbose where verbose:
+                self.logger.notice("The transcription server refused verbose_json with timestamps; asking for plain json from now on (no word times).")
+                self.verboseSupported.store(false, ordering: .relaxed)
+                verbose = false
+            case .retryable(let error) where attempt == 1:
+                self.logger.warning("Transcription request failed; retrying once", metadata: ["upstream.error": "\(error.message)"])
+                attempt += 1
+                try? await Task.sleep(for: self.configuration.retryBackoff)
+                if Task.isCancelled { throw RecognitionError(code: "upstream_failed", message: "Cancelled.") }
+            case .retryable(let error), .failed(let error):
+                throw error
+            case .refusedVerbose(let error):
+                throw error
+            }
+        }
+    }
+
+    private enum Outcome {
+        case success(Transcription)
+        /// A 400 to a verbose request: maybe only the verbose form is the problem.
+        case refusedVerbose(RecognitionError)
+        case retryable(RecognitionError)
+        case failed(RecognitionError)
+    }
+
+    private func post(wav: [UInt8], language: String?, prompt: String?, verbose: Bool) async -> Outcome {
+        let boundary = "realtime-voice-\(UInt64.random(in: 0...UInt64.max))"
+        var request = HTTPClientRequest(url: self.configuration.transcriptionsURL)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "multipart/form-data; boundary=\(boundary)")
+        request.headers.add(name: "Accept", value: "application/json")
+        if let key = self.configuration.apiKey, !key.isEmpty {
+            request.headers.add(name: "Authorization", value: "Bearer \(key)")
+        }
+        do {
+            request.body = .bytes(try self.form(wav: wav, language: language, prompt: prompt, verbose: verbose, boundary: boundary))
+        } catch {
+            return .failed(RecognitionError(code: "engine_failed", message: "The transcription request could not be encoded."))
+        }
+
+        let response: HTTPClientResponse
+        let body: ByteBuffer
+        do {
+            response = try await self.http.execute(request, timeout: .milliseconds(self.configuration.requestTimeout.milliseconds))
+            body = try await response.body.collect(upTo: 16 * 1024 * 1024)
+        } catch {
+            return .retryable(self.failure("could not be reached at \(self.configuration.transcriptionsURL): \(Self.describe(error))"))
+        }
+        let status = Int(response.status.code)
+        if (200..<300).contains(status) {
+            do {
+                return .success(Transcription(try JSONDecoder().decode(Transcription.Body.self, from: Data(buffer: body))))
+            } catch {
+                return .failed(self.failure("answered HTTP \(status) with a body that is not a transcription: \(self.excerpt(body))"))
+            }
+        }
+        let detail = "HTTP \(status): \(self.upstreamMessage(body))"
+        switch status {
+        case 429:
+            return .failed(.busy(self.redact("The transcription server is rate-limiting us (\(detail)); try again shortly.")))
+        case 500...:
+            return .retryable(self.failure("failed (\(detail))"))
+        case 400 where verbose:
+            return .refusedVerbose(self.rejection(detail))
+        default:
+            return .failed(self.rejection(detail))
+        }
+    }
+
+    private func form(wav: [UInt8], language: String?, prompt: String?, verbose: Bool, boundary: String) throws -> ByteBuffer {
+        func field(_ name: String, _ value: String) -> MultipartPart {
+            MultipartPart(headers: ["Content-Disposition": "form-data; name=\"\(name)\""], body: value)
+        }
+        var parts = [
+            MultipartPart(
+                headers: ["Content-Disposition": "form-data; name=\"file\"; filename=\"audio.wav\"", "Content-Type": "audio/wav"],
+                body: ByteBuffer(bytes: wav)
+            ),
+            field("model", self.configuration.model),
+            field("temperature", "0"),
+        ]
+        if let language, !language.isEmpty { parts.append(field("language", language)) }
+        if let prompt, !prompt.isEmpty { parts.append(field("prompt", prompt)) }
+        if verbose {
+            parts.append(field("response_format", "verbose_json"))
+            parts.append(field("timestamp_granularities[]", "segment"))
+            parts.append(field("timestamp_granularities[]", "word"))
+        } else {
+            parts.append(field("response_format", "json"))
+        }
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(wav.count + 1024)
+        try MultipartSerializer().serialize(parts: parts, boundary: boundary, into: &buffer)
+        return buffer
+    }
+
+    private func failure(_ what: String) -> RecognitionError {
+        RecognitionError(code: "upstream_failed", message: self.redact("The transcription server \(what)."))
+    }
+
+    private func rejection(_ detail: String) -> RecognitionError {
+        RecognitionError(code: "upstream_rejected", message: self.redact("The transcription server refused the request (\(detail)); check the server's openai engine settings."))
+    }
+
+    /// The error text of an OpenAI-style body (`{"error":{"message":…}}`, `{"detail":…}`), else the body's start.
+    private func upstreamMessage(_ body: ByteBuffer) -> String {
+        struct OpenAIError: Decodable {
+            struct Inner: Decodable { let message: String? }
+            let error: Inner?
+        }
+        struct Detail: Decodable { let detail: String? }
+        let data = Data(buffer: body)
+        if let message = (try? JSONDecoder().decode(OpenAIError.self, from: data))?.error?.message { return String(message.prefix(300)) }
+        if let detail = (try? JSONDecoder().decode(Detail.self, from: data))?.detail { return String(detail.prefix(300)) }
+        return self.excerpt(body)
+    }
+
+    private func excerpt(_ body: ByteBuffer) -> String {
+        let text = String(buffer: body).trimmingWhitespace
+        return text.isEmpty ? "(empty body)" : String(text.prefix(300))
+    }
+
+    /// The text with the API key (and any long part of it an upstream echoes back) replaced by `***`.
+    func redact(_ text: String) -> String {
+        guard let key = self.configuration.apiKey, key.count >= 4 else { return text }
+        var result = text.replacingOccurrences(of: key, with: "***")
+        // Providers echo a key partly ("sk-abc…wxyz"): hide any 8-character run of it.
+        if key.count >= 8 {
+            let characters = Array(key)
+            for start in 0...(characters.count - 8) {
+                let piece = String(characters[start..<start + 8])
+                if result.contains(piece) { result = result.replacingOccurrences(of: piece, with: "***") }
+            }
+        }
+        return result
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout: return "connect timed out"
+            case .deadlineExceeded, .readTimeout: return "no answer within the request timeout"
+            default: return "\(error)"
+            }
+        }
+        return "\(error)"
+    }
+}

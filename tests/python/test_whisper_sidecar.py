@@ -1,0 +1,187 @@
+"""sidecars/whisper/server.py, the local OpenAI-compatible Whisper server, through the official `openai` SDK."""
+import json
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import openai
+import pytest
+
+from conftest import WhisperSidecar, wav_pcm
+from wer import wer
+
+SENTENCE = "please turn off the lights in the kitchen and close the window"
+# About twenty seconds of flite speech: a request that keeps the single inference slot busy for a while.
+LONG = (
+    "the weather was cold and grey when the train left the station early in the morning. "
+    "most of the passengers were reading newspapers or looking out of the windows at the fields. "
+    "after two hours the train stopped in a small town, and a woman with a large red suitcase got on. "
+    "she sat down near the door and began to write a long letter to her brother in the city."
+)
+KEY = "sidecar-test-key"
+
+
+def seconds(path) -> float:
+    return len(wav_pcm(path)) / 2 / 16000
+
+
+@pytest.fixture(scope="module")
+def client(whisper_sidecar):
+    return openai.OpenAI(api_key="unused", base_url=whisper_sidecar.base_url, max_retries=0)
+
+
+@pytest.fixture(scope="module")
+def strict():
+    """A sidecar with an API key, one inference at a time and no queue, and a 2 MB upload limit."""
+    instance = WhisperSidecar("--api-key", KEY, "--max-concurrent", "1", "--queue", "0", "--max-upload-bytes", "2000000")
+    yield instance
+    instance.stop()
+
+
+def transcribe(client, path, **options):
+    with open(path, "rb") as f:
+        return client.audio.transcriptions.create(model="whisper-1", file=f, **options)
+
+
+def post(url: str, fields: dict, file: bytes | None = None, headers: dict | None = None) -> tuple[int, dict]:
+    """A hand-made multipart POST (the SDK cannot leave out the file); returns status and JSON body."""
+    boundary = uuid.uuid4().hex
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()]
+    if file is not None:
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+                     f"Content-Type: application/octet-stream\r\n\r\n".encode() + file + b"\r\n")
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
+                                                              **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_health_models_and_load_time(whisper_sidecar, client):
+    with urllib.request.urlopen(f"http://127.0.0.1:{whisper_sidecar.port}/health") as response:
+        health = json.loads(response.read())
+    assert health["status"] == "ok" and health["model"] == "tiny.en"
+    assert whisper_sidecar.load_seconds < 30, whisper_sidecar.load_seconds
+    print(f"whisper sidecar healthy {whisper_sidecar.load_seconds:.2f}s after start")
+    ids = [m.id for m in client.models.list()]
+    assert "whisper-1" in ids and "tiny.en" in ids
+
+
+def test_json_text_is_the_sentence(client, speech):
+    path = speech(SENTENCE)
+    result = transcribe(client, path)
+    assert wer(SENTENCE, result.text) <= 0.25, result.text
+    assert transcribe(client, path, response_format="text", language="en").strip() == result.text
+
+
+def test_verbose_json_segments_and_words(client, speech):
+    path = speech(SENTENCE)
+    result = transcribe(client, path, response_format="verbose_json", timestamp_granularities=["word", "segment"])
+    assert result.task == "transcribe" and result.language == "english"
+    assert abs(result.duration - seconds(path)) < 0.05
+    assert wer(SENTENCE, result.text) <= 0.25, result.text
+    assert result.segments and result.words
+    assert wer(SENTENCE, " ".join(w.word for w in result.words)) <= 0.25
+    for items in (result.segments, result.words):
+        times = [t for item in items for t in (item.start, item.end)]
+        assert times == sorted(times) and 0 <= times[0] and times[-1] <= result.duration, times
+    segment = result.segments[0]
+    assert segment.id == 0 and segment.tokens and segment.temperature == 0
+    assert segment.avg_logprob < 0 and 0 <= segment.no_speech_prob <= 1
+    plain = transcribe(client, path, response_format="verbose_json")
+    assert plain.segments and not getattr(plain, "words", None)
+
+
+@pytest.mark.parametrize("fmt", ["srt", "vtt"])
+def test_subtitles(client, speech, fmt):
+    path = speech(SENTENCE)
+    separator = "," if fmt == "srt" else "."
+    stamp = rf"(\d\d):(\d\d):(\d\d){re.escape(separator)}(\d\d\d)"
+    text = transcribe(client, path, response_format=fmt)
+    lines = text.strip().splitlines()
+    if fmt == "vtt":
+        assert lines[:2] == ["WEBVTT", ""]
+        cues = text.strip().split("\n\n")[1:]
+    else:
+        cues = text.strip().split("\n\n")
+    spoken, previous_end = [], 0
+    for number, cue in enumerate(cues, 1):
+        cue_lines = cue.splitlines()
+        if fmt == "srt":
+            assert cue_lines.pop(0) == str(number)
+        match = re.fullmatch(f"{stamp} --> {stamp}", cue_lines[0])
+        assert match, cue_lines[0]
+        h1, m1, s1, ms1, h2, m2, s2, ms2 = map(int, match.groups())
+        start, end = h1 * 3600000 + m1 * 60000 + s1 * 1000 + ms1, h2 * 3600000 + m2 * 60000 + s2 * 1000 + ms2
+        assert previous_end <= start < end <= seconds(path) * 1000 + 1
+        previous_end = end
+        spoken.extend(cue_lines[1:])
+    assert wer(SENTENCE, " ".join(spoken)) <= 0.25, spoken
+
+
+def test_request_errors_in_openai_shape(client, whisper_sidecar, speech, tmp_path):
+    path = speech(SENTENCE)
+    with pytest.raises(openai.BadRequestError) as raised:
+        transcribe(client, path, timestamp_granularities=["word"])
+    assert raised.value.body["param"] == "timestamp_granularities"
+    with pytest.raises(openai.BadRequestError) as raised:
+        transcribe(client, path, language="fr")
+    assert raised.value.body["code"] == "unsupported_language"
+
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"\x00\x01RIFF" + bytes(range(256)) * 40)
+    with pytest.raises(openai.BadRequestError) as raised:
+        transcribe(client, junk)
+    assert raised.value.body["type"] == "invalid_request_error" and raised.value.body["message"]
+
+    status, body = post(f"{whisper_sidecar.base_url}/audio/transcriptions", {"model": "whisper-1"})
+    assert status == 400 and body["error"]["param"] == "file" and body["error"]["type"] == "invalid_request_error"
+
+
+def test_api_key_and_upload_limit(strict, speech, tmp_path):
+    path = speech(SENTENCE)
+    with pytest.raises(openai.AuthenticationError) as raised:
+        transcribe(openai.OpenAI(api_key="wrong", base_url=strict.base_url, max_retries=0), path)
+    assert raised.value.body["code"] == "invalid_api_key"
+    status, body = post(f"{strict.base_url}/audio/transcriptions", {"model": "whisper-1"}, path.read_bytes())
+    assert status == 401 and body["error"]["type"] == "invalid_request_error"
+
+    client = openai.OpenAI(api_key=KEY, base_url=strict.base_url, max_retries=0)
+    assert wer(SENTENCE, transcribe(client, path).text) <= 0.25
+    assert KEY not in strict.output()
+
+    big = tmp_path / "big.wav"
+    big.write_bytes(path.read_bytes() * (2_100_000 // path.stat().st_size + 1))
+    with pytest.raises(openai.APIStatusError) as raised:
+        transcribe(client, big)
+    assert raised.value.status_code == 413 and raised.value.body["code"] == "file_too_large"
+
+
+def test_busy_when_the_only_slot_is_taken(strict, speech):
+    client = openai.OpenAI(api_key=KEY, base_url=strict.base_url, max_retries=0)
+    long, short = speech(LONG), speech(SENTENCE)
+    assert seconds(long) > 15
+    results = []
+    worker = threading.Thread(target=lambda: results.append(transcribe(client, long)))
+    worker.start()
+    try:
+        for _ in range(1000):  # until the long request holds the slot (it holds it for about a second or more)
+            with urllib.request.urlopen(f"http://127.0.0.1:{strict.port}/health") as response:
+                if json.loads(response.read())["running"] == 1:
+                    break
+            time.sleep(0.01)
+        else:
+            pytest.fail("the long request never started")
+        with pytest.raises(openai.APIStatusError) as raised:
+            transcribe(client, short)
+        assert raised.value.status_code == 503 and raised.value.body["code"] == "busy"
+    finally:
+        worker.join(timeout=120)
+    assert results and wer(LONG, results[0].text) <= 0.25, results
+    assert wer(SENTENCE, transcribe(client, short).text) <= 0.25  # the slot is free again
