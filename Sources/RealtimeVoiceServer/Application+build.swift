@@ -64,7 +64,9 @@ public enum Gateway {
                 webSocket: WebSocketServerConfiguration(
                     // Twice the limit reaches the session, which refuses it with an explanation (see StreamSession).
                     maxFrameSize: limits.maxFrameBytes * 2,
-                    autoPing: .enabled(timePeriod: limits.pingInterval)
+                    autoPing: .enabled(timePeriod: limits.pingInterval),
+                    // Text that is not UTF-8 closes the socket with 1007 (RFC 6455 §8.1) instead of being repaired.
+                    validateUTF8: true
                 ),
                 decide: decision.decide
             )
