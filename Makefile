@@ -2,6 +2,7 @@
 #
 #   make run        installs what is missing, builds (release) and serves on the embedded engine
 #   make test       installs what is missing, builds and runs every test (Swift and Python)
+#   make run-whisper   the same server with engine openai in front of the local Whisper sidecar (tiny.en, offline)
 #   make bench      streaming benchmark (bench/stream.sh)
 #   make bench-upload  upload benchmark (bench/upload.sh)
 #   make bench-relay   Tencent relay benchmark (bench/relay.sh)
@@ -18,10 +19,17 @@ RUN_PACKAGES := libpocketsphinx-dev pocketsphinx-en-us libsoxr-dev libwebrtc-aud
 # mini-program client test.
 TEST_PACKAGES := pocketsphinx-testdata flite espeak-ng sox python3 python3-venv nginx-light openssl chromium chromium-driver nodejs node-ws
 
-.PHONY: run test deps test-deps build build-release swift-test python-test bench bench-upload bench-relay clean
+.PHONY: run run-whisper whisper-sidecar test deps test-deps build build-release swift-test python-test bench bench-upload bench-relay clean
 
 run: deps build-release
 	.build/release/realtime-voice serve $(ARGS)
+
+run-whisper: deps build-release whisper-sidecar
+	ARGS="$(ARGS)" scripts/run-whisper.sh
+
+whisper-sidecar:
+	@scripts/install-packages.sh python3 python3-venv curl
+	@sidecars/whisper/setup.sh
 
 test: deps test-deps build swift-test python-test
 
