@@ -29,6 +29,8 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Serv
         var httpConfiguration = HTTPClient.Configuration()
         httpConfiguration.timeout = .init(connect: .milliseconds(configuration.connectTimeout.milliseconds))
         httpConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, configuration.maxConcurrentRequests))
+        // A refused connection fails the request at once; the client's own single retry (after a backoff) follows.
+        httpConfiguration.connectionPool.retryConnectionEstablishment = false
         self.http = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: httpConfiguration)
         self.client = TranscriptionClient(configuration: configuration, http: self.http, logger: logger)
         self.requests = LendingPool(

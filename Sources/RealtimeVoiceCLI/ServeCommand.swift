@@ -5,6 +5,8 @@ import Logging
 import OpenAIEngine
 import PocketSphinxEngine
 import RealtimeVoiceServer
+import ServiceLifecycle
+import UnixSignals
 
 /// `realtime-voice serve`: flags first, then environment variables, then defaults.
 struct ServeCommand: AsyncParsableCommand {
@@ -106,12 +108,24 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Streaming: WebRTC VAD aggressiveness 0-3 (3 drops the most noise). [env: REALTIME_VOICE_VAD_MODE] (default: 2)")
     var vadMode: Int?
 
+    @Option(help: "On SIGTERM/SIGINT, seconds that streams (finals, then server_shutting_down, close 1001) and uploads get to finish before exit. [env: REALTIME_VOICE_DRAIN_TIMEOUT] (default: 30)")
+    var drainTimeout: Double?
+
+    @Flag(help: "Serve GET /metrics without a token. [env: REALTIME_VOICE_PUBLIC_METRICS=1]")
+    var publicMetrics = false
+
+    @Option(help: "Log format: text (key=value) or json (one object per line). [env: REALTIME_VOICE_LOG_FORMAT] (default: text)")
+    var logFormat: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. [env: REALTIME_VOICE_LOG_LEVEL] (default: info)")
     var logLevel: String?
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         var settings = try ServeSettings(command: self, environment: environment)
+        if settings.logFormat == .json {
+            LoggingSystem.bootstrap { label in JSONLogHandler(label: label) }
+        }
         var logger = Logger(label: "realtime-voice")
         logger.logLevel = settings.logLevel
 
@@ -123,7 +137,11 @@ struct ServeCommand: AsyncParsableCommand {
         let app = try await Gateway.buildApplication(configuration: configuration, logger: logger) { port in
             Self.announce(host: configuration.host, port: port, token: generatedToken)
         }
-        try await app.runService()
+        // Graceful shutdown on SIGTERM/SIGINT: the server stops accepting, sessions and uploads get the drain time.
+        var group = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = configuration.drainTime + .seconds(1)
+        group.maximumCancellationDuration = .seconds(2)
+        try await ServiceGroup(configuration: group).run()
     }
 
     /// Prints where to connect, with the generated token if there is one.

@@ -9,8 +9,13 @@ import TencentEngine
 
 /// Resolves `serve`'s flags and environment into a ``GatewayConfiguration``: flag, else variable, else default.
 struct ServeSettings {
+    enum LogFormat: String {
+        case text, json
+    }
+
     var configuration: GatewayConfiguration
     var logLevel: Logger.Level
+    var logFormat: LogFormat
 
     init(command: ServeCommand, environment: [String: String]) throws {
         let lookup = SettingLookup(environment: environment)
@@ -77,6 +82,8 @@ struct ServeSettings {
             )
         }
         configuration.tencent = try Self.tencent(environment: environment, selected: configuration.engine == "tencent")
+        configuration.drainTime = try lookup.seconds(command.drainTimeout, "REALTIME_VOICE_DRAIN_TIMEOUT", default: 30)
+        configuration.publicMetrics = command.publicMetrics || ["1", "true", "yes"].contains(environment["REALTIME_VOICE_PUBLIC_METRICS"]?.lowercased() ?? "")
         configuration.openAI = try Self.openAI(command: command, lookup: lookup, endpoint: .milliseconds(Int64(endpoint)))
         if configuration.engine == "openai", configuration.openAI == nil {
             throw ValidationError("--engine openai: set --openai-base-url / OPENAI_BASE_URL (a local server) or --openai-api-key / OPENAI_API_KEY (OpenAI itself).")
@@ -91,6 +98,11 @@ struct ServeSettings {
             throw ValidationError("Unknown log level '\(levelName)'.")
         }
         self.logLevel = level
+        let formatName = try lookup.value(command.logFormat, "REALTIME_VOICE_LOG_FORMAT", { $0 }) ?? "text"
+        guard let format = LogFormat(rawValue: formatName.lowercased()) else {
+            throw ValidationError("Unknown log format '\(formatName)'; use text or json.")
+        }
+        self.logFormat = format
     }
 
     /// Tencent Cloud ASR from the environment: on when its credentials are set (then sessions may choose

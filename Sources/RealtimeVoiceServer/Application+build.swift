@@ -68,6 +68,7 @@ public enum Gateway {
                     // Text that is not UTF-8 closes the socket with 1007 (RFC 6455 §8.1) instead of being repaired.
                     validateUTF8: true
                 ),
+                drainTime: configuration.drainTime,
                 decide: decision.decide
             )
         }

@@ -8,6 +8,7 @@ import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 import NIOWebSocket
+import ServiceLifecycle
 @_spi(WSInternal) import WSCore
 
 /// HTTP/1.1 with WebSocket upgrade, where a refused upgrade is answered by the HTTP router.
@@ -33,17 +34,21 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
 
     let responder: HTTPChannelHandler.Responder
     let webSocket: WebSocketServerConfiguration
+    /// How long WebSocket sessions may take to wrap up on graceful shutdown.
+    let drainTime: Duration
     let http1: HTTP1Channel.Configuration
     let decide: Decide
 
     init(
         responder: @escaping HTTPChannelHandler.Responder,
         webSocket: WebSocketServerConfiguration,
+        drainTime: Duration,
         http1: HTTP1Channel.Configuration = .init(),
         decide: @escaping Decide
     ) {
         self.responder = responder
         self.webSocket = webSocket
+        self.drainTime = drainTime
         self.http1 = http1
         self.decide = decide
     }
@@ -138,22 +143,37 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
                     try await self.responder(request, ResponseWriter(outbound: outbound), http.channel)
                 }
             case .websocket(let asyncChannel, let handler, let logger):
-                do {
-                    _ = try await WebSocketHandler.handle(
-                        type: .server,
-                        configuration: .init(
-                            extensions: [],
-                            autoPing: self.webSocket.autoPing,
-                            closeTimeout: self.webSocket.closeTimeout,
-                            validateUTF8: self.webSocket.validateUTF8,
-                            maxFrameSize: self.webSocket.maxFrameSize
-                        ),
-                        asyncChannel: asyncChannel,
-                        context: GatewayWebSocketContext(logger: logger),
-                        handler: handler
-                    )
-                } catch {
-                    logger.debug("WebSocket handler error", metadata: ["error.type": "\(error)"])
+                let shutdown = ShutdownSignal(drainTime: self.drainTime)
+                let configuration = WebSocketHandler.Configuration(
+                    extensions: [],
+                    autoPing: self.webSocket.autoPing,
+                    closeTimeout: self.webSocket.closeTimeout,
+                    validateUTF8: self.webSocket.validateUTF8,
+                    maxFrameSize: self.webSocket.maxFrameSize
+                )
+                await withGracefulShutdownHandler {
+                    // Detached, so that the WebSocket handler's own graceful-shutdown reaction (close 1000 at once)
+                    // never runs: the session gets `shutdown` and closes when its finals are out.
+                    let connection = Task.detached {
+                        do {
+                            _ = try await WebSocketHandler.handle(
+                                type: .server,
+                                configuration: configuration,
+                                asyncChannel: asyncChannel,
+                                context: GatewayWebSocketContext(logger: logger, shutdown: shutdown),
+                                handler: handler
+                            )
+                        } catch {
+                            logger.debug("WebSocket handler error", metadata: ["error.type": "\(error)"])
+                        }
+                    }
+                    await withTaskCancellationHandler {
+                        await connection.value
+                    } onCancel: {
+                        connection.cancel()
+                    }
+                } onGracefulShutdown: {
+                    shutdown.trigger()
                 }
             }
         } catch let error as ChannelError where error == .inputClosed {
@@ -167,6 +187,8 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
 /// Context given to WebSocket handlers.
 struct GatewayWebSocketContext: WebSocketContext {
     let logger: Logger
+    /// Triggered when the server shuts down gracefully.
+    let shutdown: ShutdownSignal
 }
 
 /// Keeps a copy of the connection's first request head when it asks for an upgrade, then leaves the pipeline.

@@ -21,6 +21,11 @@ public struct GatewayConfiguration: Sendable {
     public var openAI: OpenAIConfiguration?
     /// Stamped on every response as `X-Realtime-Voice-Instance` (`REALTIME_VOICE_INSTANCE_ID`).
     public var instanceID: String
+    /// On SIGTERM/SIGINT: how long streams and uploads may take to finish before the process exits
+    /// (`--drain-timeout`, `REALTIME_VOICE_DRAIN_TIMEOUT`).
+    public var drainTime: Duration
+    /// `/metrics` without a token (`--public-metrics`).
+    public var publicMetrics: Bool
 
     public init(
         host: String = "0.0.0.0",
@@ -32,8 +37,12 @@ public struct GatewayConfiguration: Sendable {
         pocketSphinx: PocketSphinxConfiguration = .init(),
         tencent: TencentConfiguration? = nil,
         openAI: OpenAIConfiguration? = nil,
-        instanceID: String = GatewayConfiguration.defaultInstanceID
+        instanceID: String = GatewayConfiguration.defaultInstanceID,
+        drainTime: Duration = .seconds(30),
+        publicMetrics: Bool = false
     ) {
+        self.drainTime = drainTime
+        self.publicMetrics = publicMetrics
         self.host = host
         self.port = port
         self.engine = engine

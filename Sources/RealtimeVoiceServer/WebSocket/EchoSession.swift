@@ -7,7 +7,26 @@ import NIOWebSocket
 struct EchoSession: Sendable {
     let limits: StreamLimits
 
-    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+    /// Echoes until the client leaves; on graceful shutdown closes with 1001 (going away).
+    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, shutdown: ShutdownSignal) async throws {
+        let shuttingDown = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await self.echo(inbound: inbound, outbound: outbound)
+                return false
+            }
+            group.addTask {
+                await shutdown.wait()
+                return !Task.isCancelled
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? false
+        }
+        if shuttingDown {
+            try await outbound.close(.goingAway, reason: "server_shutting_down")
+        }
+    }
+
+    private func echo(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
         for try await message in inbound.messages(maxSize: self.limits.maxFrameBytes) {
             // swift-websocket checks the size of fragmented messages only; a single frame is checked here.
             guard message.byteCount <= self.limits.maxFrameBytes else {

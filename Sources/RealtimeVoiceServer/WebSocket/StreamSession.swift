@@ -22,7 +22,7 @@ struct StreamSession: Sendable {
 
     /// Why the audio stream was finished.
     enum Ending: Sendable {
-        case clientEnd, idle, maxDuration
+        case clientEnd, idle, maxDuration, shutdown
     }
 
     private struct State {
@@ -35,10 +35,10 @@ struct StreamSession: Sendable {
     }
 
     private enum ChildOutcome {
-        case clientGone, recognitionDone, watchdogDone
+        case clientGone, recognitionDone, watchdogDone, drainTimeUp
     }
 
-    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, shutdown: ShutdownSignal) async throws {
         let clock = ContinuousClock()
         let startedAt = clock.now
         let audio = AudioQueue(limitSamples: Int(self.limits.maxBufferedAudio.milliseconds) * self.parameters.engineSampleRate / 1000)
@@ -69,11 +69,26 @@ struct StreamSession: Sendable {
                     return .watchdogDone
                 }
                 group.addTask {
+                    // Graceful shutdown: end the audio so that the engine sends its finals; close anyway when
+                    // the drain time is up.
+                    await shutdown.wait()
+                    guard !Task.isCancelled else { return .watchdogDone }
+                    self.end(.shutdown, audio: audio, state: state)
+                    try? await Task.sleep(for: shutdown.drainTime)
+                    return Task.isCancelled ? .watchdogDone : .drainTimeUp
+                }
+                group.addTask {
                     try await self.recognize(audio: audio, outbound: outbound, state: state, clock: clock, onStart: { startedSignal.finish() })
                     return .recognitionDone
                 }
                 while let outcome = try await group.next() {
-                    if outcome != .watchdogDone {
+                    switch outcome {
+                    case .watchdogDone:
+                        continue
+                    case .drainTimeUp:
+                        group.cancelAll()
+                        throw StreamSessionError.shuttingDown()
+                    case .clientGone, .recognitionDone:
                         group.cancelAll()
                         return
                     }
@@ -189,6 +204,8 @@ struct StreamSession: Sendable {
             throw StreamSessionError.idleTimeout(self.limits.idleTimeout)
         case .maxDuration:
             throw StreamSessionError.maxDuration(self.limits.maxSessionDuration)
+        case .shutdown:
+            throw StreamSessionError.shuttingDown()
         case .clientEnd, nil:
             state.withLockedValue { $0.outcome = "completed" }
             try await outbound.write(.text(ServerMessage.completed(sessionID: self.id, durationMs: received).jsonText))
@@ -205,12 +222,7 @@ struct StreamSession: Sendable {
             let idleDeadline = (isStarted ? lastActivity : now) + self.limits.idleTimeout
             let fired: Ending? = now >= maxDeadline ? .maxDuration : (now >= idleDeadline ? .idle : nil)
             if let fired {
-                let won = state.withLockedValue { current -> Bool in
-                    guard current.ending == nil else { return false }
-                    current.ending = fired
-                    return true
-                }
-                if won { audio.finish() }
+                self.end(fired, audio: audio, state: state)
                 return
             }
             do {
@@ -219,5 +231,15 @@ struct StreamSession: Sendable {
                 return
             }
         }
+    }
+
+    /// Ends the audio for `reason`, unless it already ended: the engine then flushes its finals.
+    private func end(_ reason: Ending, audio: AudioQueue, state: NIOLockedValueBox<State>) {
+        let won = state.withLockedValue { current -> Bool in
+            guard current.ending == nil else { return false }
+            current.ending = reason
+            return true
+        }
+        if won { audio.finish() }
     }
 }

@@ -52,6 +52,11 @@ extension StreamSessionError {
         )
     }
 
+    /// Graceful shutdown: sent after the session's finals, then close 1001.
+    static func shuttingDown() -> Self {
+        .init(code: "server_shutting_down", message: "The server is shutting down; reconnect to continue.", closeCode: .goingAway)
+    }
+
     static func audioAfterEnd() -> Self {
         .invalidMessage("Audio arrived after {\"type\":\"end\"}; open a new session for new audio.")
     }

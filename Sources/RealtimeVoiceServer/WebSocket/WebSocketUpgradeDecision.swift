@@ -37,8 +37,8 @@ struct WebSocketUpgradeDecision: Sendable {
         case Paths.echo:
             logger.info("WebSocket upgrade", metadata: ["ws.endpoint": "echo"])
             let session = EchoSession(limits: self.limits)
-            return .upgrade(headers) { inbound, outbound, _ in
-                try await session.run(inbound: inbound, outbound: outbound)
+            return .upgrade(headers) { inbound, outbound, context in
+                try await session.run(inbound: inbound, outbound: outbound, shutdown: context.shutdown)
             }
         default:
             let parameters: StreamParameters
@@ -56,8 +56,8 @@ struct WebSocketUpgradeDecision: Sendable {
                 metadata: ["ws.endpoint": "stream", "session.engine": "\(parameters.engine.name)", "session.sample_rate": "\(parameters.sampleRate)"]
             )
             let session = StreamSession(id: sessionID, parameters: parameters, limits: self.limits, logger: sessionLogger)
-            return .upgrade(headers) { inbound, outbound, _ in
-                try await session.run(inbound: inbound, outbound: outbound)
+            return .upgrade(headers) { inbound, outbound, context in
+                try await session.run(inbound: inbound, outbound: outbound, shutdown: context.shutdown)
             }
         }
     }
