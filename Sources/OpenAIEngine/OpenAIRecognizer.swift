@@ -14,7 +14,7 @@ import Synchronization
 /// when it already covered all of its speech). A session has at most one request in flight; all sessions and
 /// uploads together at most ``OpenAIConfiguration/maxConcurrentRequests``: a partial that finds none free is
 /// skipped, a final or an upload waits in a bounded queue, else `busy`.
-public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Service {
+public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, CapacityReporting, Service {
     public let name = "openai"
     public let sampleRate = 16_000
     public let configuration: OpenAIConfiguration

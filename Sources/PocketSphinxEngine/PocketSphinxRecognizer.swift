@@ -10,7 +10,7 @@ import Synchronization
 /// `NIOThreadPool`, never on an event loop or the cooperative pool. The pool has one thread per core (not one per
 /// decoder): each 100 ms chunk is then decoded without being preempted by other decoders, which on 2 cores cost
 /// ~20 % more CPU per stream at 8 streams (bench/RESULTS.md).
-public final class PocketSphinxRecognizer: SpeechRecognizer, Service {
+public final class PocketSphinxRecognizer: SpeechRecognizer, CapacityReporting, Service {
     public let name = "pocketsphinx"
     public let sampleRate = 16_000
     public let configuration: PocketSphinxConfiguration

@@ -43,11 +43,13 @@ public enum Gateway {
         let authenticator = await Authenticator(configuration: configuration.auth)
 
         let router = Router(context: BasicRequestContext.self)
-        router.middlewares.add(GatewayResponseMiddleware(instanceID: configuration.instanceID))
-        router.middlewares.add(AuthMiddleware(authenticator: authenticator))
+        let metrics = GatewayMetrics()
+        router.middlewares.add(GatewayResponseMiddleware(instanceID: configuration.instanceID, metrics: metrics))
+        router.middlewares.add(AuthMiddleware(authenticator: authenticator, publicMetrics: configuration.publicMetrics))
         GatewayRoutes(engines: engines).add(to: router)
+        MetricsRoutes(metrics: metrics, engines: engines).add(to: router)
         let decodePool = BlockingWorkPool(numberOfThreads: max(2, ProcessInfo.processInfo.activeProcessorCount))
-        let uploads = UploadRecognizer(engines: engines, limits: configuration.uploads, decodePool: decodePool.pool)
+        let uploads = UploadRecognizer(engines: engines, limits: configuration.uploads, decodePool: decodePool.pool, metrics: metrics)
         RecognizeRoutes(recognizer: uploads).add(to: router)
         OpenAITranscriptionRoutes(recognizer: uploads).add(to: router)
 
@@ -55,7 +57,8 @@ public enum Gateway {
             authenticator: authenticator,
             engines: engines,
             limits: configuration.limits,
-            instanceID: configuration.instanceID
+            instanceID: configuration.instanceID,
+            metrics: metrics
         )
         let limits = configuration.limits
         let server = HTTPServerBuilder { responder in

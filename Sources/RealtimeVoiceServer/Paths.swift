@@ -7,10 +7,14 @@ enum Paths {
     static let openAITranscriptions = "/v1/audio/transcriptions"
     /// Echoes the request headers as received, so that `doctor` sees what a proxy stripped or added.
     static let debugHeaders = "/api/realtime-voice/debug/headers"
+    /// Prometheus metrics (token required unless `--public-metrics`).
+    static let metrics = "/metrics"
     static let webSocketPaths: Set<String> = [echo, stream]
+    /// Routes as they are labelled in the HTTP metrics; any other path is `other`.
+    static let known: Set<String> = ["/", "/app.js", health, echo, stream, recognize, openAITranscriptions, debugHeaders, metrics]
 
     /// Paths whose requests need a token.
-    static func requiresAuth(_ path: String) -> Bool {
-        path.hasPrefix("/api/") || path.hasPrefix("/v1/")
+    static func requiresAuth(_ path: String, publicMetrics: Bool) -> Bool {
+        path.hasPrefix("/api/") || path.hasPrefix("/v1/") || (path == metrics && !publicMetrics)
     }
 }

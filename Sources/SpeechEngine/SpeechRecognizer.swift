@@ -71,3 +71,9 @@ public protocol RecordingRecognizer: SpeechRecognizer {
     /// Recognises a whole recording (PCM at ``SpeechRecognizer/sampleRate``); segments in order, stream times.
     func recognizeRecording(_ samples: [Int16], options: RecognitionOptions) async throws -> [RecognizedSegment]
 }
+
+/// An engine with bounded capacity that can say how much of it is in use, for `/metrics`.
+public protocol CapacityReporting: Sendable {
+    /// Capacity in use (decoders, upstream requests) and borrowers waiting for it.
+    func usage() async -> (inUse: Int, queued: Int)
+}

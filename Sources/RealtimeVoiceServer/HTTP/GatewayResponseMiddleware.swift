@@ -8,8 +8,10 @@ struct GatewayResponseMiddleware<Context: RequestContext>: RouterMiddleware {
     static var instanceHeader: HTTPField.Name { HTTPField.Name("X-Realtime-Voice-Instance")! }
 
     let instanceID: String
+    let metrics: GatewayMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
         var response: Response
         do {
             response = try await next(request, context)
@@ -34,6 +36,11 @@ struct GatewayResponseMiddleware<Context: RequestContext>: RouterMiddleware {
                 "http.status": "\(response.status.code)",
             ]
         )
+        let path = request.uri.path
+        self.metrics.httpRequest(
+            route: Paths.known.contains(path) ? path : "other", method: request.method.rawValue, status: response.status.code,
+            duration: ContinuousClock.now - started
+        )
         return response
     }
 }
@@ -42,11 +49,12 @@ struct GatewayResponseMiddleware<Context: RequestContext>: RouterMiddleware {
 /// cloud health checks and the doctor see the endpoint without a token).
 struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let authenticator: Authenticator
+    let publicMetrics: Bool
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         let isPlainGetOnWebSocketPath = Paths.webSocketPaths.contains(path) && request.headers[.upgrade] == nil
-        if Paths.requiresAuth(path) && !isPlainGetOnWebSocketPath {
+        if Paths.requiresAuth(path, publicMetrics: self.publicMetrics) && !isPlainGetOnWebSocketPath {
             try await self.authenticator.authenticate(headers: request.headers, uri: request.uri)
         }
         return try await next(request, context)

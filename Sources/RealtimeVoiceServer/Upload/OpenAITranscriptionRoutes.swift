@@ -53,7 +53,7 @@ struct OpenAITranscriptionRoutes<Context: RequestContext>: Sendable {
             }
             let model = upload.fields["model"]
             let engine = model.flatMap { self.recognizer.engines[$0] != nil ? $0 : nil }
-            let result = try await self.recognizer.recognize(upload, engineName: engine, language: upload.fields["language"], sampleRate: upload.fields["sample_rate"])
+            let result = try await self.recognizer.recognize(upload, endpoint: "transcriptions", engineName: engine, language: upload.fields["language"], sampleRate: upload.fields["sample_rate"])
             let granularities = (upload.fieldValues["timestamp_granularities[]"] ?? []) + (upload.fieldValues["timestamp_granularities"] ?? [])
             let wantsWords = granularities.contains("word")
             switch format {

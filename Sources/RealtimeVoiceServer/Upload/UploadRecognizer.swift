@@ -21,17 +21,20 @@ final class UploadRecognizer: Sendable {
     let limits: UploadLimits
     private let decodePool: NIOThreadPool
     private let inFlight = Atomic<Int>(0)
+    private let metrics: GatewayMetrics
 
-    init(engines: EngineRegistry, limits: UploadLimits, decodePool: NIOThreadPool) {
+    init(engines: EngineRegistry, limits: UploadLimits, decodePool: NIOThreadPool, metrics: GatewayMetrics) {
         self.engines = engines
         self.limits = limits
         self.decodePool = decodePool
+        self.metrics = metrics
     }
 
     /// Form fields the gateway reads itself; the others are handed to the engine (e.g. Tencent's `hotwords`).
     static let gatewayFields: Set<String> = ["lang", "language", "engine", "sample_rate", "model", "response_format", "temperature", "timestamp_granularities[]", "timestamp_granularities"]
 
-    func recognize(_ upload: UploadedAudio, engineName: String?, language: String?, sampleRate: String?) async throws(GatewayError) -> Result {
+    /// Recognises an upload; `endpoint` (`recognize`, `transcriptions`) labels its metrics.
+    func recognize(_ upload: UploadedAudio, endpoint: String, engineName: String?, language: String?, sampleRate: String?) async throws(GatewayError) -> Result {
         let engineName = engineName.flatMap { $0.isEmpty ? nil : $0 } ?? self.engines.defaultName
         guard let engine = self.engines[engineName] else {
             throw GatewayError.unknownEngine("Unknown engine '\(engineName)'; this server has: \(self.engines.names.joined(separator: ", ")).")
@@ -46,7 +49,24 @@ final class UploadRecognizer: Sendable {
         }
         defer { self.inFlight.subtract(1, ordering: .relaxed) }
 
+        self.metrics.uploadSize(bytes: upload.bytes.count)
+        self.metrics.sessionStarted(endpoint: endpoint, engine: engine.name)
+        var outcome = "completed"
+        var audioSeconds = 0.0
+        defer { self.metrics.sessionEnded(endpoint: endpoint, engine: engine.name, outcome: outcome, audioSeconds: audioSeconds) }
+        do throws(GatewayError) {
+            let result = try await self.recognize(upload, engine: engine, language: language, sampleRate: sampleRate)
+            audioSeconds = Double(result.durationMs) / 1000
+            return result
+        } catch {
+            outcome = error.code
+            throw error
+        }
+    }
+
+    private func recognize(_ upload: UploadedAudio, engine: any SpeechRecognizer, language: String, sampleRate: String?) async throws(GatewayError) -> Result {
         let samples = try await self.decode(upload, to: engine.sampleRate, rawSampleRate: sampleRate)
+        let started = ContinuousClock.now
         let segments: [RecognizedSegment]
         do {
             let parameters = upload.fields.filter { !Self.gatewayFields.contains($0.key) }
@@ -64,6 +84,10 @@ final class UploadRecognizer: Sendable {
             throw GatewayError(status: status, code: error.code, message: error.message)
         } catch {
             throw GatewayError(status: .internalServerError, code: "engine_failed", message: "Recognition failed.")
+        }
+        if !samples.isEmpty {
+            let elapsed = ContinuousClock.now - started
+            self.metrics.realTimeFactor(engine: engine.name, Double(elapsed.milliseconds) / (Double(samples.count) * 1000 / Double(engine.sampleRate)))
         }
         return Result(
             text: segments.transcript,

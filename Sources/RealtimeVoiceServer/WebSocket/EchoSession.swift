@@ -6,9 +6,13 @@ import NIOWebSocket
 /// `{"type":"ping"}` is answered `{"type":"pong"}` like on the stream.
 struct EchoSession: Sendable {
     let limits: StreamLimits
+    let metrics: GatewayMetrics
 
     /// Echoes until the client leaves; on graceful shutdown closes with 1001 (going away).
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, shutdown: ShutdownSignal) async throws {
+        self.metrics.sessionStarted(endpoint: "echo", engine: "none")
+        var outcome = "client_gone"
+        defer { self.metrics.sessionEnded(endpoint: "echo", engine: "none", outcome: outcome, audioSeconds: 0) }
         let shuttingDown = try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
                 try await self.echo(inbound: inbound, outbound: outbound)
@@ -22,6 +26,7 @@ struct EchoSession: Sendable {
             return try await group.next() ?? false
         }
         if shuttingDown {
+            outcome = "server_shutting_down"
             try await outbound.close(.goingAway, reason: "server_shutting_down")
         }
     }

@@ -64,5 +64,7 @@ public struct EngineRegistry: Sendable {
 
     public subscript(name: String) -> (any SpeechRecognizer)? { self.engines[name] }
     public var names: [String] { self.engines.keys.sorted() }
+    /// Every engine, by name.
+    public var all: [any SpeechRecognizer] { self.names.compactMap { self.engines[$0] } }
     public var defaultEngine: (any SpeechRecognizer)? { self.engines[self.defaultName] }
 }

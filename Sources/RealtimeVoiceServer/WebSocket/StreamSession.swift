@@ -19,6 +19,7 @@ struct StreamSession: Sendable {
     let parameters: StreamParameters
     let limits: StreamLimits
     let logger: Logger
+    let metrics: GatewayMetrics
 
     /// Why the audio stream was finished.
     enum Ending: Sendable {
@@ -32,6 +33,10 @@ struct StreamSession: Sendable {
         var isStarted = false
         var receivedMilliseconds = 0
         var outcome = "client_gone"
+        /// For the latency metrics: when the first audio came, whether a partial was sent, when each 100 ms arrived.
+        var firstAudioAt: ContinuousClock.Instant?
+        var sentPartial = false
+        var arrivals = ArrivalTimeline()
     }
 
     private enum ChildOutcome {
@@ -45,8 +50,11 @@ struct StreamSession: Sendable {
         let state = NIOLockedValueBox(State(lastActivity: startedAt))
         // `ready` is the first message: the reader waits for it (audio could not be taken earlier anyway).
         let (started, startedSignal) = AsyncStream.makeStream(of: Never.self)
+        let engine = self.parameters.engine.name
+        self.metrics.sessionStarted(endpoint: "stream", engine: engine)
         defer {
             let (outcome, received) = state.withLockedValue { ($0.outcome, $0.receivedMilliseconds) }
+            self.metrics.sessionEnded(endpoint: "stream", engine: engine, outcome: outcome, audioSeconds: Double(received) / 1000)
             self.logger.info(
                 "Stream session ended",
                 metadata: [
@@ -132,9 +140,12 @@ struct StreamSession: Sendable {
                 } catch {
                     throw StreamSessionError.invalidAudio(error)
                 }
+                let now = clock.now
                 state.withLockedValue {
-                    $0.lastActivity = clock.now
+                    $0.lastActivity = now
                     $0.receivedMilliseconds = input.receivedMilliseconds
+                    if $0.firstAudioAt == nil, !samples.isEmpty { $0.firstAudioAt = now }
+                    $0.arrivals.received(upTo: input.receivedMilliseconds, at: now)
                 }
                 guard audio.append(samples) else {
                     throw StreamSessionError.overloaded(behind: self.limits.maxBufferedAudio)
@@ -193,8 +204,16 @@ struct StreamSession: Sendable {
                 switch event {
                 case .partial(let segment, let text):
                     try await outbound.write(.text(ServerMessage.partial(segment: segment, text: text).jsonText))
+                    let firstAudio = state.withLockedValue { state -> ContinuousClock.Instant? in
+                        defer { state.sentPartial = true }
+                        return state.sentPartial ? nil : state.firstAudioAt
+                    }
+                    if let firstAudio { self.metrics.firstPartialLatency(engine: self.parameters.engine.name, clock.now - firstAudio) }
                 case .final(let segment):
                     try await outbound.write(.text(ServerMessage.final(segment).jsonText))
+                    if let arrived = state.withLockedValue({ $0.arrivals.arrival(of: segment.endMs) }) {
+                        self.metrics.finalLatency(engine: self.parameters.engine.name, clock.now - arrived)
+                    }
                 }
             }
         )

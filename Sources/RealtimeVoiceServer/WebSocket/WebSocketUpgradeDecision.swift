@@ -15,6 +15,7 @@ struct WebSocketUpgradeDecision: Sendable {
     let engines: EngineRegistry
     let limits: StreamLimits
     let instanceID: String
+    let metrics: GatewayMetrics
 
     func decide(_ request: HTTPRequest, logger: Logger) async -> ShouldUpgradeResult<WebSocketDataHandler<GatewayWebSocketContext>> {
         let uri = URI(request.path ?? "/")
@@ -36,7 +37,7 @@ struct WebSocketUpgradeDecision: Sendable {
         switch uri.path {
         case Paths.echo:
             logger.info("WebSocket upgrade", metadata: ["ws.endpoint": "echo"])
-            let session = EchoSession(limits: self.limits)
+            let session = EchoSession(limits: self.limits, metrics: self.metrics)
             return .upgrade(headers) { inbound, outbound, context in
                 try await session.run(inbound: inbound, outbound: outbound, shutdown: context.shutdown)
             }
@@ -55,7 +56,7 @@ struct WebSocketUpgradeDecision: Sendable {
                 "WebSocket upgrade",
                 metadata: ["ws.endpoint": "stream", "session.engine": "\(parameters.engine.name)", "session.sample_rate": "\(parameters.sampleRate)"]
             )
-            let session = StreamSession(id: sessionID, parameters: parameters, limits: self.limits, logger: sessionLogger)
+            let session = StreamSession(id: sessionID, parameters: parameters, limits: self.limits, logger: sessionLogger, metrics: self.metrics)
             return .upgrade(headers) { inbound, outbound, context in
                 try await session.run(inbound: inbound, outbound: outbound, shutdown: context.shutdown)
             }

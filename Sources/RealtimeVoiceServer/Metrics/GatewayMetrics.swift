@@ -1,0 +1,101 @@
+import Metrics
+import Prometheus
+
+/// The gateway's metrics, through the swift-metrics API into a Prometheus registry of this application's own
+/// (no global bootstrap: tests build several applications in one process). `GET /metrics` renders the registry.
+///
+/// Label values are bounded sets: endpoints (`stream`, `echo`, `recognize`, `transcriptions`), engine names,
+/// outcomes (`completed` or a documented error code), routes as registered and status codes.
+public final class GatewayMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+
+    public init() {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        let latencyBuckets: [Duration] = [50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10_000].map { .milliseconds($0) }
+        factory.durationHistogramBuckets = [
+            Name.firstPartialLatency: latencyBuckets,
+            Name.finalLatency: latencyBuckets,
+            Name.httpDuration: [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000].map { .milliseconds($0) },
+        ]
+        factory.valueHistogramBuckets = [
+            Name.realTimeFactor: [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5],
+            Name.uploadBytes: [4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216, 67_108_864],
+        ]
+        self.registry = registry
+        self.factory = factory
+    }
+
+    enum Name {
+        static let activeSessions = "realtime_voice_active_sessions"
+        static let sessions = "realtime_voice_sessions_total"
+        static let audioSeconds = "realtime_voice_audio_seconds_total"
+        static let realTimeFactor = "realtime_voice_real_time_factor"
+        static let firstPartialLatency = "realtime_voice_first_partial_latency_seconds"
+        static let finalLatency = "realtime_voice_final_latency_seconds"
+        static let engineInUse = "realtime_voice_engine_in_use"
+        static let engineQueued = "realtime_voice_engine_queued"
+        static let uploadBytes = "realtime_voice_upload_bytes"
+        static let httpRequests = "realtime_voice_http_requests_total"
+        static let httpDuration = "realtime_voice_http_request_duration_seconds"
+    }
+
+    // MARK: Sessions (streams, echo connections, uploads)
+
+    func sessionStarted(endpoint: String, engine: String) {
+        Meter(label: Name.activeSessions, dimensions: [("endpoint", endpoint), ("engine", engine)], factory: self.factory).increment()
+    }
+
+    /// A session ended with `outcome`: `completed`, `client_gone` or an error code.
+    func sessionEnded(endpoint: String, engine: String, outcome: String, audioSeconds: Double) {
+        Meter(label: Name.activeSessions, dimensions: [("endpoint", endpoint), ("engine", engine)], factory: self.factory).decrement()
+        Counter(label: Name.sessions, dimensions: [("endpoint", endpoint), ("engine", engine), ("outcome", outcome)], factory: self.factory).increment()
+        if audioSeconds > 0 {
+            FloatingPointCounter(label: Name.audioSeconds, dimensions: [("engine", engine)], factory: self.factory).increment(by: audioSeconds)
+        }
+    }
+
+    /// Recognition time over audio duration, of an upload.
+    func realTimeFactor(engine: String, _ value: Double) {
+        Recorder(label: Name.realTimeFactor, dimensions: [("engine", engine)], factory: self.factory).record(value)
+    }
+
+    /// From a stream's first audio to its first partial.
+    func firstPartialLatency(engine: String, _ latency: Duration) {
+        Metrics.Timer(label: Name.firstPartialLatency, dimensions: [("engine", engine)], factory: self.factory).recordNanoseconds(latency.nanoseconds)
+    }
+
+    /// From the arrival of the audio at a final's end to the final being sent.
+    func finalLatency(engine: String, _ latency: Duration) {
+        Metrics.Timer(label: Name.finalLatency, dimensions: [("engine", engine)], factory: self.factory).recordNanoseconds(latency.nanoseconds)
+    }
+
+    func uploadSize(bytes: Int) {
+        Recorder(label: Name.uploadBytes, dimensions: [], factory: self.factory).record(bytes)
+    }
+
+    func httpRequest(route: String, method: String, status: Int, duration: Duration) {
+        let dimensions = [("route", route), ("method", method), ("status", String(status))]
+        Counter(label: Name.httpRequests, dimensions: dimensions, factory: self.factory).increment()
+        Metrics.Timer(label: Name.httpDuration, dimensions: [("route", route)], factory: self.factory).recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// An engine's capacity in use and its queue, set when `/metrics` is scraped.
+    func engineUsage(engine: String, inUse: Int, queued: Int) {
+        Gauge(label: Name.engineInUse, dimensions: [("engine", engine)], factory: self.factory).record(inUse)
+        Gauge(label: Name.engineQueued, dimensions: [("engine", engine)], factory: self.factory).record(queued)
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    func render() -> [UInt8] {
+        self.registry.emitToBuffer()
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = self.components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
