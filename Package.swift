@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
         // C libraries from Debian, declared only.
@@ -189,7 +190,10 @@ let package = Package(
         ),
         .testTarget(
             name: "RealtimeVoiceAudioTests",
-            dependencies: ["RealtimeVoiceAudio", "TestAudio", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "RealtimeVoiceAudio", "TestAudio", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             swiftSettings: testSwiftSettings
         ),
         .testTarget(
@@ -223,6 +227,7 @@ let package = Package(
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: testSwiftSettings
         ),
