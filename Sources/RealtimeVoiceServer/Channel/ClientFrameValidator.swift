@@ -1,9 +1,9 @@
 import NIOCore
 import NIOWebSocket
 
-/// Fails the connection (close 1002, then TCP close) on the two RFC 6455 rules that neither NIO's frame decoder
-/// nor swift-websocket checks: every client frame must be masked (§5.1), and a control frame must not set a
-/// reserved bit (§5.2; data frames are checked downstream). Sits between the frame decoder and the session.
+/// Fails the connection (close 1002, then TCP close) on two RFC 6455 rules that NIO's frame decoder does not check:
+/// every client frame must be masked (§5.1), and no frame may set a reserved bit, as the server negotiates no
+/// extension (§5.2). Sits right after the frame decoder, for the stream and the echo alike.
 final class ClientFrameValidator: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = WebSocketFrame
     typealias InboundOut = WebSocketFrame
@@ -14,11 +14,10 @@ final class ClientFrameValidator: ChannelInboundHandler, RemovableChannelHandler
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.failed else { return }
         let frame = Self.unwrapInboundIn(data)
-        let isControl = frame.opcode == .ping || frame.opcode == .pong || frame.opcode == .connectionClose
         if frame.maskKey == nil {
             self.fail(context: context, reason: "client frames must be masked")
-        } else if isControl, frame.rsv1 || frame.rsv2 || frame.rsv3 {
-            self.fail(context: context, reason: "reserved bit set on a control frame")
+        } else if frame.rsv1 || frame.rsv2 || frame.rsv3 {
+            self.fail(context: context, reason: "reserved bit set without an extension")
         } else {
             context.fireChannelRead(data)
         }

@@ -18,10 +18,12 @@ import ServiceLifecycle
 /// refuses goes on to the ordinary router, which answers `401`, `404` or `400` with a JSON body and the instance
 /// header, before any upgrade. The WebSocket side is Hummingbird's own handler (`WSCore`), unchanged.
 struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
-    typealias Decide = @Sendable (HTTPRequest, Logger) async -> ShouldUpgradeResult<WebSocketDataHandler<GatewayWebSocketContext>>
+    typealias Decide = @Sendable (HTTPRequest, Logger) async -> ShouldUpgradeResult<WebSocketRoute>
 
     enum UpgradeResult: Sendable {
         case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, WebSocketDataHandler<GatewayWebSocketContext>, Logger)
+        /// Served by handlers in the channel pipeline (the echo): nothing left to run here.
+        case inPipeline
         case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
         /// NIO's upgrade handler consumed the request head: the router gets it from here.
         case refusedUpgrade(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, HTTPRequest)
@@ -61,7 +63,7 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
                 return logger
             }()
             // The handler chosen by `decide`, carried from `shouldUpgrade` to the upgraded pipeline of this channel.
-            let chosenHandler = NIOLoopBoundBox<WebSocketDataHandler<GatewayWebSocketContext>?>(nil, eventLoop: channel.eventLoop)
+            let chosenHandler = NIOLoopBoundBox<WebSocketRoute?>(nil, eventLoop: channel.eventLoop)
             // A request with an `Upgrade` header is consumed by NIO's upgrade handler; when it is not upgraded
             // (refused by `decide`, or an incomplete handshake), the router answers it from this copy.
             let upgradeRequest = NIOLoopBoundBox<HTTPRequestHead?>(nil, eventLoop: channel.eventLoop)
@@ -71,7 +73,7 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
                     guard let request = try? HTTPRequest(head, secure: false, splitCookie: false) else {
                         return channel.eventLoop.makeSucceededFuture(nil)
                     }
-                    let promise = channel.eventLoop.makePromise(of: ShouldUpgradeResult<WebSocketDataHandler<GatewayWebSocketContext>>.self)
+                    let promise = channel.eventLoop.makePromise(of: ShouldUpgradeResult<WebSocketRoute>.self)
                     let decide = self.decide
                     promise.completeWithTask { await decide(request, logger) }
                     return promise.futureResult.map { decision -> HTTPHeaders? in
@@ -83,14 +85,26 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(ClientFrameValidator())
-                        let asyncChannel = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
-                            wrappingChannelSynchronously: channel,
-                            configuration: .init(isOutboundHalfClosureEnabled: true)
-                        )
-                        guard let handler = chosenHandler.value else {
+                        switch chosenHandler.value {
+                        case .echo(let settings):
+                            try channel.pipeline.syncOperations.addHandlers(
+                                NIOWebSocketFrameAggregator(
+                                    minNonFinalFragmentSize: 0,
+                                    maxAccumulatedFrameCount: 1024,
+                                    maxAccumulatedFrameSize: settings.maxMessageBytes
+                                ),
+                                EchoChannelHandler(settings: settings)
+                            )
+                            return UpgradeResult.inPipeline
+                        case .stream(let handler):
+                            let asyncChannel = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
+                                wrappingChannelSynchronously: channel,
+                                configuration: .init(isOutboundHalfClosureEnabled: true)
+                            )
+                            return UpgradeResult.websocket(asyncChannel, handler, logger)
+                        case nil:
                             throw ChannelError.inappropriateOperationForState
                         }
-                        return UpgradeResult.websocket(asyncChannel, handler, logger)
                     }
                 }
             )
@@ -142,6 +156,8 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
                     let request = Request(head: head, body: RequestBody(buffer: ByteBuffer()))
                     try await self.responder(request, ResponseWriter(outbound: outbound), http.channel)
                 }
+            case .inPipeline:
+                return
             case .websocket(let asyncChannel, let handler, let logger):
                 let shutdown = ShutdownSignal(drainTime: self.drainTime)
                 let configuration = WebSocketHandler.Configuration(
@@ -182,6 +198,13 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
             logger.debug("Error handling upgrade result", metadata: ["error.type": "\(error)"])
         }
     }
+}
+
+/// What an accepted upgrade leads to: a session run by Hummingbird's WebSocket handler (the stream), or handlers in
+/// the channel pipeline (the echo).
+enum WebSocketRoute: Sendable {
+    case stream(WebSocketDataHandler<GatewayWebSocketContext>)
+    case echo(EchoChannelHandler.Settings)
 }
 
 /// Context given to WebSocket handlers.

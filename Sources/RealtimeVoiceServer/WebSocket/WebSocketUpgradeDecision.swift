@@ -17,7 +17,7 @@ struct WebSocketUpgradeDecision: Sendable {
     let instanceID: String
     let metrics: GatewayMetrics
 
-    func decide(_ request: HTTPRequest, logger: Logger) async -> ShouldUpgradeResult<WebSocketDataHandler<GatewayWebSocketContext>> {
+    func decide(_ request: HTTPRequest, logger: Logger) async -> ShouldUpgradeResult<WebSocketRoute> {
         let uri = URI(request.path ?? "/")
         var logger = logger
         logger[metadataKey: "http.path"] = "\(AccessToken.redacted(uri))"
@@ -37,10 +37,7 @@ struct WebSocketUpgradeDecision: Sendable {
         switch uri.path {
         case Paths.echo:
             logger.info("WebSocket upgrade", metadata: ["ws.endpoint": "echo"])
-            let session = EchoSession(limits: self.limits, metrics: self.metrics)
-            return .upgrade(headers) { inbound, outbound, context in
-                try await session.run(inbound: inbound, outbound: outbound, shutdown: context.shutdown)
-            }
+            return .upgrade(headers, .echo(EchoChannelHandler.Settings(maxMessageBytes: self.limits.maxFrameBytes, pingInterval: .milliseconds(self.limits.pingInterval.milliseconds), metrics: self.metrics)))
         default:
             let parameters: StreamParameters
             do {
@@ -57,9 +54,12 @@ struct WebSocketUpgradeDecision: Sendable {
                 metadata: ["ws.endpoint": "stream", "session.engine": "\(parameters.engine.name)", "session.sample_rate": "\(parameters.sampleRate)"]
             )
             let session = StreamSession(id: sessionID, parameters: parameters, limits: self.limits, logger: sessionLogger, metrics: self.metrics)
-            return .upgrade(headers) { inbound, outbound, context in
-                try await session.run(inbound: inbound, outbound: outbound, shutdown: context.shutdown)
-            }
+            return .upgrade(
+                headers,
+                .stream { inbound, outbound, context in
+                    try await session.run(inbound: inbound, outbound: outbound, shutdown: context.shutdown)
+                }
+            )
         }
     }
 }
