@@ -6,6 +6,10 @@
 #   make bench      streaming benchmark (bench/stream.sh)
 #   make bench-upload  upload benchmark (bench/upload.sh)
 #   make bench-relay   Tencent relay benchmark (bench/relay.sh)
+#   make bench-wer     accuracy (WER) and real-time capacity of pocketsphinx and openai + Whisper sidecar (bench/wer.sh)
+#   make bench-node    installs the seed's stack for bench-compare: Node, Debian's node-express and node-ws (and gcc)
+#   make bench-compare the gateway against Node + Express + ws on the WebSocket echo (bench/compare.sh, ~10 min)
+#   make bench-soak    load and soak: 1000 sessions in waves over 10 minutes, RSS, CPU, outcomes, crashes (bench/soak.sh)
 
 SWIFT ?= swift
 ARGS ?=
@@ -19,7 +23,7 @@ RUN_PACKAGES := libpocketsphinx-dev pocketsphinx-en-us libsoxr-dev libwebrtc-aud
 # mini-program client test.
 TEST_PACKAGES := pocketsphinx-testdata flite espeak-ng sox python3 python3-venv nginx-light openssl chromium chromium-driver nodejs node-ws
 
-.PHONY: run run-whisper whisper-sidecar test deps test-deps build build-release swift-test python-test bench bench-upload bench-relay clean
+.PHONY: run run-whisper whisper-sidecar test deps test-deps build build-release swift-test python-test bench bench-upload bench-relay bench-wer bench-node bench-compare bench-soak clean
 
 run: deps build-release
 	.build/release/realtime-voice serve $(ARGS)
@@ -62,6 +66,18 @@ bench: deps test-deps
 
 bench-upload: deps test-deps
 	bench/upload.sh
+
+bench-wer: deps test-deps
+	bench/wer.sh
+
+bench-node:
+	@scripts/install-packages.sh node-express nodejs node-ws gcc libc6-dev
+
+bench-compare: deps test-deps build-release bench-node
+	bench/compare.sh
+
+bench-soak: deps test-deps build-release
+	bench/soak.sh
 
 clean:
 	rm -rf .build $(VENV)
