@@ -17,7 +17,8 @@ struct GatewayResponseMiddleware<Context: RequestContext>: RouterMiddleware {
             response = try await next(request, context)
         } catch {
             let gatewayError = GatewayError.from(error, path: request.uri.path)
-            if gatewayError.status.code >= 500 {
+            // Busy, shutting down (503) and upstream failures (502) are answers, not faults of the gateway.
+            if gatewayError.status.code >= 500, gatewayError.status != .serviceUnavailable, gatewayError.status != .badGateway {
                 context.logger.error("Request failed", metadata: ["error.type": "\(error)"])
             }
             response = gatewayError.response(path: request.uri.path)

@@ -45,6 +45,8 @@ final class UploadRecognizer: Sendable {
         }
         guard self.inFlight.add(1, ordering: .relaxed).newValue <= self.limits.maxConcurrent else {
             self.inFlight.subtract(1, ordering: .relaxed)
+            self.metrics.sessionStarted(endpoint: endpoint, engine: engine.name)
+            self.metrics.sessionEnded(endpoint: endpoint, engine: engine.name, outcome: "busy", audioSeconds: 0)
             throw Self.busy("\(self.limits.maxConcurrent) recordings are being recognised; try again shortly.")
         }
         defer { self.inFlight.subtract(1, ordering: .relaxed) }
