@@ -50,7 +50,9 @@ public struct FFmpegDecoder: Sendable {
                 )
             }
         default:
-            break
+            if let reason = ContainerTruncation.reason(Array(data), container: container) {
+                throw AudioFormatError(code: "undecodable_audio", message: "The \(container.displayName) file is cut short (\(reason)): was the upload interrupted?")
+            }
         }
         let file = try Self.writePrivateFile(data)
         defer { try? FileManager.default.removeItem(at: file) }
@@ -94,12 +96,19 @@ public struct FFmpegDecoder: Sendable {
         let killer = DispatchWorkItem { [process] in
             if process.isRunning {
                 timedOut.set()
-                process.terminate()
+                // SIGKILL: ffmpeg inherits the server threads' blocked signals, so a SIGTERM would stay pending.
+                kill(process.processIdentifier, SIGKILL)
             }
         }
         DispatchQueue.global().asyncAfter(deadline: .now() + seconds, execute: killer)
+        // Both pipes are drained at once: a corrupt file makes ffmpeg write megabytes of complaints, and a full
+        // stderr pipe would stop it before it finishes stdout. Only the last few KiB of stderr are kept.
+        let errorsTail = StderrTail()
+        let drained = DispatchGroup()
+        DispatchQueue.global().async(group: drained) { errorsTail.drain(stderr.fileHandleForReading) }
         let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        let errors = stderr.fileHandleForReading.readDataToEndOfFile()
+        drained.wait()
+        let errors = errorsTail.data
         process.waitUntilExit()
         killer.cancel()
         if timedOut.isSet {
@@ -128,6 +137,22 @@ public struct FFmpegDecoder: Sendable {
             throw AudioFormatError(code: "internal_error", message: "Could not write a temporary file for decoding: \(error).")
         }
         return URL(fileURLWithPath: path)
+    }
+}
+
+/// The last few KiB a process wrote to a pipe, read on its own thread until the pipe closes.
+private final class StderrTail: @unchecked Sendable {
+    static let keep = 8 * 1024
+    // Written by the draining thread, read after DispatchGroup.wait(): ordered by the group.
+    private(set) var data = Data()
+
+    func drain(_ handle: FileHandle) {
+        while true {
+            let chunk = handle.availableData
+            if chunk.isEmpty { return }
+            self.data.append(chunk)
+            if self.data.count > 2 * Self.keep { self.data = self.data.suffix(Self.keep) }
+        }
     }
 }
 

@@ -72,6 +72,7 @@ public enum Gateway {
                     validateUTF8: true
                 ),
                 drainTime: configuration.drainTime,
+                instanceID: configuration.instanceID,
                 decide: decision.decide
             )
         }

@@ -10,13 +10,15 @@ import JWTKit
 /// Static tokens are compared as SHA-256 digests, whose equality is constant-time in swift-crypto, so neither
 /// a token's content nor its length leaks through timing.
 struct Authenticator: Sendable {
-    /// Claims a gateway JWT must carry: an `exp` in the future.
+    /// Claims a gateway JWT must carry: an `exp` in the future, and no `nbf` in the future.
     struct Claims: JWTPayload {
         var exp: ExpirationClaim
+        var nbf: NotBeforeClaim?
         var sub: SubjectClaim?
 
         func verify(using algorithm: some JWTAlgorithm) async throws {
             try self.exp.verifyNotExpired()
+            try self.nbf?.verifyNotBefore()
         }
     }
 
@@ -57,7 +59,18 @@ struct Authenticator: Sendable {
             matched = true
         }
         if matched { return true }
-        guard let keys = self.keys, token.split(separator: ".").count == 3 else { return false }
+        guard let keys = self.keys, token.split(separator: ".").count == 3, Self.hasAcceptedHeader(token) else { return false }
         return (try? await keys.verify(token, as: Claims.self)) != nil
+    }
+
+    /// The JOSE header must say `"alg":"HS256"` and carry no `crit` extension (RFC 7515 §4.1.11): jwt-kit checks
+    /// the signature with the one configured key whatever the header names, so the header is checked here.
+    static func hasAcceptedHeader(_ token: String) -> Bool {
+        var encoded = String(token.prefix { $0 != "." }).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while encoded.count % 4 != 0 { encoded += "=" }
+        guard let data = Data(base64Encoded: encoded),
+            let header = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        else { return false }
+        return header["alg"] as? String == "HS256" && header["crit"] == nil
     }
 }

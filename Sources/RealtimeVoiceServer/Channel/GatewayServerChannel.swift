@@ -38,6 +38,8 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
     let webSocket: WebSocketServerConfiguration
     /// How long WebSocket sessions may take to wrap up on graceful shutdown.
     let drainTime: Duration
+    /// `X-Realtime-Voice-Instance` on the answers given in the pipeline.
+    let instanceID: String
     let http1: HTTP1Channel.Configuration
     let decide: Decide
 
@@ -45,12 +47,14 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
         responder: @escaping HTTPChannelHandler.Responder,
         webSocket: WebSocketServerConfiguration,
         drainTime: Duration,
-        http1: HTTP1Channel.Configuration = .init(),
+        instanceID: String,
+        http1: HTTP1Channel.Configuration = .init(idleTimeout: .seconds(60)),
         decide: @escaping Decide
     ) {
         self.responder = responder
         self.webSocket = webSocket
         self.drainTime = drainTime
+        self.instanceID = instanceID
         self.http1 = http1
         self.decide = decide
     }
@@ -67,6 +71,7 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
             // A request with an `Upgrade` header is consumed by NIO's upgrade handler; when it is not upgraded
             // (refused by `decide`, or an incomplete handshake), the router answers it from this copy.
             let upgradeRequest = NIOLoopBoundBox<HTTPRequestHead?>(nil, eventLoop: channel.eventLoop)
+            let malformedRequests = MalformedRequestHandler(instanceID: self.instanceID)
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
                 maxFrameSize: self.webSocket.maxFrameSize,
                 shouldUpgrade: { channel, head in
@@ -84,6 +89,7 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
                 },
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
+                        channel.pipeline.syncOperations.removeHandler(malformedRequests, promise: nil)
                         try channel.pipeline.syncOperations.addHandler(ClientFrameValidator())
                         switch chosenHandler.value {
                         case .echo(let settings):
@@ -130,12 +136,16 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
             )
             var configuration = NIOUpgradableHTTPServerPipelineConfiguration<UpgradeResult>(upgradeConfiguration: serverUpgradeConfiguration)
             configuration.enablePipelining = false
+            // Malformed requests (bad Content-Length, header limits, not HTTP at all) are answered 400 and closed by
+            // MalformedRequestHandler, added below.
             configuration.enableErrorHandling = false
             configuration.enableResponseHeaderValidation = false
             configuration.decoderConfiguration.maxHeaderFieldSize = self.http1.httpDecoder.maxHeaderFieldSize
             configuration.decoderConfiguration.maxHeaderListSize = self.http1.httpDecoder.maxHeaderListSize
             configuration.decoderConfiguration.maxHeaderFieldCount = self.http1.httpDecoder.maxHeaderFieldCount
             let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try channel.pipeline.syncOperations.addHandler(malformedRequests, position: .after(decoder))
             let upgradeHandler = try channel.pipeline.syncOperations.handler(type: NIOTypedHTTPServerUpgradeHandler<UpgradeResult>.self)
             try channel.pipeline.syncOperations.addHandler(
                 UpgradeRequestRecorder { head in upgradeRequest.value = head },
@@ -194,8 +204,11 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
             }
         } catch let error as ChannelError where error == .inputClosed {
             logger.trace("Upgrade failed as input was closed")
+            value.channel.close(promise: nil)
         } catch {
+            // A request NIO could not parse (it was answered 400 by the protocol error handler): close.
             logger.debug("Error handling upgrade result", metadata: ["error.type": "\(error)"])
+            value.channel.close(promise: nil)
         }
     }
 }

@@ -22,19 +22,27 @@ struct UploadedAudio: Sendable {
     static func read(from request: Request, maxBytes: Int) async throws(GatewayError) -> UploadedAudio {
         let contentType = request.headers[.contentType] ?? ""
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBytes + 64 * 1024 {
+            // Most clients write the whole body before they read: up to a bound it is read and dropped (memory stays
+            // flat) so that they get the 413; a bigger one is refused at once, and the connection closes.
+            if length <= Self.drainLimit(maxBytes) { await Self.drain(request.body, upTo: Self.drainLimit(maxBytes)) }
             throw Self.tooLarge(maxBytes)
         }
         if contentType.lowercased().hasPrefix("multipart/form-data") {
             guard let boundary = Self.boundary(of: contentType) else {
-                throw GatewayError(status: .badRequest, code: "invalid_multipart", message: "The multipart/form-data Content-Type has no boundary.")
+                throw GatewayError(status: .badRequest, code: "invalid_multipart", message: "The multipart/form-data Content-Type has no boundary, or one that is not 1 to 70 characters.")
             }
             return try await Self.readMultipart(request.body, boundary: boundary, maxBytes: maxBytes)
         }
         var received = UploadBuffer(limit: maxBytes)
+        var overLimit = 0
         do {
             for try await buffer in request.body {
-                guard received.append(buffer) else { throw Self.tooLarge(maxBytes) }
+                if overLimit > 0 || !received.append(buffer) {
+                    overLimit += buffer.readableBytes
+                    if overLimit > Self.drainLimit(maxBytes) { break }
+                }
             }
+            if overLimit > 0 { throw Self.tooLarge(maxBytes) }
         } catch let error as GatewayError {
             throw error
         } catch {
@@ -79,10 +87,15 @@ struct UploadedAudio: Sendable {
         do {
             for try await buffer in body {
                 received += buffer.readableBytes
-                guard received <= maxBytes + 64 * 1024 else { throw Self.tooLarge(maxBytes) }
+                // Over the limit, the rest is read and dropped (bounded), so that the client gets the 413.
+                if received > maxBytes + 64 * 1024 || collector.failure?.code == "audio_too_large" {
+                    if received > Self.drainLimit(maxBytes) { break }
+                    continue
+                }
                 try parser.execute(buffer)
-                if let failure = collector.failure { throw failure }
+                if let failure = collector.failure, failure.code != "audio_too_large" { throw failure }
             }
+            if received > maxBytes + 64 * 1024 || collector.failure?.code == "audio_too_large" { throw Self.tooLarge(maxBytes) }
         } catch let error as GatewayError {
             throw error
         } catch {
@@ -96,7 +109,9 @@ struct UploadedAudio: Sendable {
         for parameter in contentType.split(separator: ";").dropFirst() {
             let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             if pair.count == 2, pair[0].lowercased() == "boundary" {
-                return pair[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                // RFC 2046: 1 to 70 characters. (MultipartKit traps on an empty one.)
+                let boundary = pair[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                return (1...70).contains(boundary.utf8.count) ? boundary : nil
             }
         }
         return nil
@@ -112,6 +127,20 @@ struct UploadedAudio: Sendable {
             }
         }
         return nil
+    }
+
+    /// How much of a too-large body is read and dropped before the 413 (more: the connection just closes).
+    static func drainLimit(_ maxBytes: Int) -> Int { 4 * maxBytes + 1024 * 1024 }
+
+    /// Reads and drops the body, up to `limit` bytes.
+    static func drain(_ body: RequestBody, upTo limit: Int) async {
+        var read = 0
+        do {
+            for try await buffer in body {
+                read += buffer.readableBytes
+                if read > limit { return }
+            }
+        } catch {}
     }
 
     static func tooLarge(_ maxBytes: Int) -> GatewayError {

@@ -103,9 +103,12 @@ struct StreamSession: Sendable {
                 }
             }
         } catch let error as StreamSessionError {
+            // Once `completed` is out the session is over: what the client sent after it (audio after end) is dropped.
+            guard state.withLockedValue({ $0.outcome }) != "completed" else { return }
             state.withLockedValue { $0.outcome = error.code }
             try await self.fail(error, outbound: outbound)
         } catch let error as RecognitionError {
+            guard state.withLockedValue({ $0.outcome }) != "completed" else { return }
             state.withLockedValue { $0.outcome = error.code }
             try await self.fail(.engine(error), outbound: outbound)
         }
@@ -226,8 +229,8 @@ struct StreamSession: Sendable {
         case .shutdown:
             throw StreamSessionError.shuttingDown()
         case .clientEnd, nil:
-            state.withLockedValue { $0.outcome = "completed" }
             try await outbound.write(.text(ServerMessage.completed(sessionID: self.id, durationMs: received).jsonText))
+            state.withLockedValue { $0.outcome = "completed" }
         }
     }
 

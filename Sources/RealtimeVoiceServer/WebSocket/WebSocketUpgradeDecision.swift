@@ -33,6 +33,11 @@ struct WebSocketUpgradeDecision: Sendable {
             logger.info("WebSocket upgrade refused", metadata: ["ws.refusal": "\(error.code)"])
             return .dontUpgrade
         }
+        guard Self.isWellFormed(request) else {
+            // The router answers it: 400 invalid_upgrade for a GET, 404 for another method.
+            logger.info("WebSocket upgrade refused", metadata: ["ws.refusal": "invalid_upgrade"])
+            return .dontUpgrade
+        }
         let headers: HTTPFields = [GatewayResponseMiddleware<BasicRequestContext>.instanceHeader: self.instanceID]
         switch uri.path {
         case Paths.echo:
@@ -61,5 +66,17 @@ struct WebSocketUpgradeDecision: Sendable {
                 }
             )
         }
+    }
+
+    /// RFC 6455 §4.2.1 on top of NIO's checks (Upgrade, version 13, a key): a GET, `Connection` naming `upgrade`,
+    /// and a key that is the base64 of 16 bytes.
+    static func isWellFormed(_ request: HTTPRequest) -> Bool {
+        let connection = request.headerFields[values: .connection].flatMap { $0.split(separator: ",") }
+        guard request.method == .get,
+            connection.contains(where: { $0.trimmingCharacters(in: .whitespaces).lowercased() == "upgrade" }),
+            let key = request.headerFields[.secWebSocketKey],
+            Data(base64Encoded: key.trimmingCharacters(in: .whitespaces))?.count == 16
+        else { return false }
+        return true
     }
 }
