@@ -6,7 +6,7 @@
 
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libpocketsphinx-dev libsoxr-dev pkg-config \
+    && apt-get install -y --no-install-recommends libpocketsphinx-dev libsoxr-dev libwebrtc-audio-processing-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # The manifest names every target, test targets included: their folders must be there to resolve it.
@@ -18,7 +18,7 @@ RUN swift build -c release --product realtime-voice --static-swift-stdlib \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libpocketsphinx3 pocketsphinx-en-us libsoxr0 ffmpeg ca-certificates curl \
+    && apt-get install -y --no-install-recommends libpocketsphinx3 pocketsphinx-en-us libsoxr0 libwebrtc-audio-processing1 ffmpeg ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin realtime-voice
 COPY --from=build /usr/local/bin/realtime-voice /usr/local/bin/realtime-voice

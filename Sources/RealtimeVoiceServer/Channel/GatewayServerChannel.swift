@@ -90,6 +90,7 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
                         channel.pipeline.syncOperations.removeHandler(malformedRequests, promise: nil)
+                        try channel.pipeline.syncOperations.addHandler(LingeringCloseHandler(), position: .first)
                         try channel.pipeline.syncOperations.addHandler(ClientFrameValidator())
                         switch chosenHandler.value {
                         case .echo(let settings):

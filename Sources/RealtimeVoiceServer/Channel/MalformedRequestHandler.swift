@@ -13,6 +13,9 @@ final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     private let instanceID: String
     private var hasUnterminatedResponse = false
+    /// A response went out on this connection: what arrives after it (the rest of a refused body, say) is not
+    /// answered again, the connection just closes.
+    private var hasResponded = false
     /// The path of the last request head seen: `/v1/` answers in OpenAI's error shape.
     private var lastPath = ""
 
@@ -25,7 +28,7 @@ final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandl
             context.fireErrorCaught(error)
             return
         }
-        if !self.hasUnterminatedResponse {
+        if !self.hasUnterminatedResponse, !self.hasResponded {
             let message = "The request is not valid HTTP/1.1 (\(parserError))."
             let body =
                 self.lastPath.hasPrefix("/v1/")
@@ -51,7 +54,9 @@ final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandl
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch Self.unwrapOutboundIn(data) {
         case .head(let head) where head.status.code >= 200: self.hasUnterminatedResponse = true
-        case .end: self.hasUnterminatedResponse = false
+        case .end:
+            self.hasUnterminatedResponse = false
+            self.hasResponded = true
         default: break
         }
         context.write(data, promise: promise)

@@ -29,10 +29,6 @@ struct GatewayResponseMiddleware<Context: RequestContext>: RouterMiddleware {
         if request.headers[.upgrade] != nil {
             response.headers[.connection] = "close"
         }
-        // Refused before its body was read (too large): the rest of the body is not read, so the connection ends.
-        if response.status == .contentTooLarge {
-            response.headers[.connection] = "close"
-        }
         context.logger.info(
             "HTTP request",
             metadata: [

@@ -38,6 +38,7 @@ struct UploadedAudio: Sendable {
         do {
             for try await buffer in request.body {
                 if overLimit > 0 || !received.append(buffer) {
+                    if overLimit == 0 { received = UploadBuffer(limit: 0) }  // nothing of it is needed any more
                     overLimit += buffer.readableBytes
                     if overLimit > Self.drainLimit(maxBytes) { break }
                 }
@@ -67,7 +68,11 @@ struct UploadedAudio: Sendable {
         parser.onHeader = { name, value in collector.headers[name.lowercased()] = value }
         parser.onBody = { buffer in
             guard collector.failure == nil else { return }
-            if !collector.data.append(buffer) { collector.failure = Self.tooLarge(maxBytes) }
+            if !collector.data.append(buffer) {
+                collector.failure = Self.tooLarge(maxBytes)
+                collector.data = UploadBuffer(limit: 0)
+                collector.file = nil
+            }
         }
         parser.onPartComplete = {
             defer {
@@ -89,6 +94,8 @@ struct UploadedAudio: Sendable {
                 received += buffer.readableBytes
                 // Over the limit, the rest is read and dropped (bounded), so that the client gets the 413.
                 if received > maxBytes + 64 * 1024 || collector.failure?.code == "audio_too_large" {
+                    collector.data = UploadBuffer(limit: 0)
+                    collector.file = nil
                     if received > Self.drainLimit(maxBytes) { break }
                     continue
                 }
