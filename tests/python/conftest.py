@@ -35,19 +35,11 @@ def wait_until_healthy(url: str, process: subprocess.Popen, seconds: float) -> b
     return False
 
 
-class Server:
-    def __init__(self, *args: str, env: dict | None = None):
-        self.port = free_port()
-        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"realtime-voice-{self.port}.log"
-        command = [str(BINARY), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--decoders", "2", *args]
-        self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-        if not wait_until_healthy(f"http://127.0.0.1:{self.port}/health", self.process, seconds=30):
-            raise RuntimeError(f"server did not become healthy: {self.output()}")
+class LoggedProcess:
+    """A child process whose output goes to `log_path`; `stop()` terminates it (kills it after 10 s)."""
 
-    def url(self, path: str, **query: str) -> str:
-        params = "&".join(f"{k}={v}" for k, v in query.items())
-        return f"ws://127.0.0.1:{self.port}{path}" + (f"?{params}" if params else "")
+    process: subprocess.Popen
+    log_path: Path
 
     def output(self) -> str:
         self.log.flush()
@@ -62,6 +54,22 @@ class Server:
         self.log.close()
 
 
+class Server(LoggedProcess):
+    def __init__(self, *args: str, env: dict | None = None):
+        self.port = free_port()
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"realtime-voice-{self.port}.log"
+        command = [str(BINARY), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--decoders", "2", *args]
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        if not wait_until_healthy(f"http://127.0.0.1:{self.port}/health", self.process, seconds=30):
+            raise RuntimeError(f"server did not become healthy: {self.output()}")
+
+    def url(self, path: str, **query: str) -> str:
+        params = "&".join(f"{k}={v}" for k, v in query.items())
+        return f"ws://127.0.0.1:{self.port}{path}" + (f"?{params}" if params else "")
+
+
+
 @pytest.fixture
 def server():
     instance = Server("--token", TOKEN)
@@ -73,7 +81,7 @@ WHISPER_DIR = ROOT / "sidecars" / "whisper"
 WHISPER_PYTHON = WHISPER_DIR / ".venv" / "bin" / "python"
 
 
-class WhisperSidecar:
+class WhisperSidecar(LoggedProcess):
     """sidecars/whisper/server.py (an OpenAI-compatible transcription server) run with its own venv's Python.
 
     `base_url` is what the openai SDK takes; `load_seconds` is the time from start to a healthy /health."""
@@ -93,17 +101,6 @@ class WhisperSidecar:
             raise RuntimeError(f"whisper sidecar did not become healthy: {self.output()}")
         self.load_seconds = time.monotonic() - started
 
-    def output(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
 
 
 @pytest.fixture(scope="session")
