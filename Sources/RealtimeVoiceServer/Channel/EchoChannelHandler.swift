@@ -55,7 +55,7 @@ final class EchoChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch frame.opcode {
         case .text:
             let payload = frame.unmaskedData
-            guard payload.readableBytes <= self.settings.maxMessageBytes else { return self.tooLarge(context: context, payload.readableBytes) }
+            guard payload.readableBytes <= self.settings.maxMessageBytes else { return self.fail(context: context, code: .messageTooLarge, reason: "frame_too_large") }
             guard let text = String(validating: payload.readableBytesView, as: UTF8.self) else {
                 return self.fail(context: context, code: .dataInconsistentWithMessage, reason: "text is not UTF-8")
             }
@@ -66,7 +66,7 @@ final class EchoChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         case .binary:
             let payload = frame.unmaskedData
-            guard payload.readableBytes <= self.settings.maxMessageBytes else { return self.tooLarge(context: context, payload.readableBytes) }
+            guard payload.readableBytes <= self.settings.maxMessageBytes else { return self.fail(context: context, code: .messageTooLarge, reason: "frame_too_large") }
             self.send(context: context, WebSocketFrame(fin: true, opcode: .binary, data: payload))
         case .ping:
             self.send(context: context, WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData))
@@ -154,10 +154,6 @@ final class EchoChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
         case 1000...1003, 1007...1014, 3000...4999: true
         default: false
         }
-    }
-
-    private func tooLarge(context: ChannelHandlerContext, _ size: Int) {
-        self.fail(context: context, code: .messageTooLarge, reason: "frame_too_large")
     }
 
     private func fail(context: ChannelHandlerContext, code: WebSocketErrorCode, reason: String) {

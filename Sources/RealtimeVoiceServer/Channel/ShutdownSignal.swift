@@ -22,8 +22,6 @@ final class ShutdownSignal: Sendable {
         self.drainTime = drainTime
     }
 
-    var isTriggered: Bool { self.state.withLock { $0.triggered } }
-
     func trigger() {
         let waiters = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
             guard !state.triggered else { return [] }

@@ -63,12 +63,12 @@ public final class GatewayMetrics: Sendable {
 
     /// From a stream's first audio to its first partial.
     func firstPartialLatency(engine: String, _ latency: Duration) {
-        Metrics.Timer(label: Name.firstPartialLatency, dimensions: [("engine", engine)], factory: self.factory).recordNanoseconds(latency.nanoseconds)
+        Metrics.Timer(label: Name.firstPartialLatency, dimensions: [("engine", engine)], factory: self.factory).record(duration: latency)
     }
 
     /// From the arrival of the audio at a final's end to the final being sent.
     func finalLatency(engine: String, _ latency: Duration) {
-        Metrics.Timer(label: Name.finalLatency, dimensions: [("engine", engine)], factory: self.factory).recordNanoseconds(latency.nanoseconds)
+        Metrics.Timer(label: Name.finalLatency, dimensions: [("engine", engine)], factory: self.factory).record(duration: latency)
     }
 
     func uploadSize(bytes: Int) {
@@ -78,7 +78,7 @@ public final class GatewayMetrics: Sendable {
     func httpRequest(route: String, method: String, status: Int, duration: Duration) {
         let dimensions = [("route", route), ("method", method), ("status", String(status))]
         Counter(label: Name.httpRequests, dimensions: dimensions, factory: self.factory).increment()
-        Metrics.Timer(label: Name.httpDuration, dimensions: [("route", route)], factory: self.factory).recordNanoseconds(duration.nanoseconds)
+        Metrics.Timer(label: Name.httpDuration, dimensions: [("route", route)], factory: self.factory).record(duration: duration)
     }
 
     /// An engine's capacity in use and its queue, set when `/metrics` is scraped.
@@ -90,12 +90,5 @@ public final class GatewayMetrics: Sendable {
     /// The Prometheus text exposition (format 0.0.4).
     func render() -> [UInt8] {
         self.registry.emitToBuffer()
-    }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = self.components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }
