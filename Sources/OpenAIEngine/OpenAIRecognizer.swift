@@ -21,7 +21,7 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
     let client: TranscriptionClient
     private let http: HTTPClient
     let requests: LendingPool<Int>
-    private let logger: Logger
+    let logger: Logger
 
     public init(configuration: OpenAIConfiguration, logger: Logger) {
         self.configuration = configuration

@@ -251,6 +251,20 @@ def test_stream_of_a_paragraph_gives_partials_and_one_final_per_sentence(gateway
     print("\n" + "\n".join(lines))
 
 
+def test_partials_are_sent_when_the_answer_comes_not_at_the_next_chunk(gateway, paragraph):
+    """A client may send audio in large chunks: a partial must not wait for the next one to be sent."""
+    _, pcm, _ = paragraph
+    chunk_s = 1.5
+    events, close_code = asyncio.run(stream(stream_url(gateway), pcm, frame_ms=int(chunk_s * 1000)))
+    assert events[-1]["type"] == "completed" and close_code == 1000, events[-3:]
+    partials = [e for e in events if e["type"] == "partial"]
+    assert partials
+    # Seconds from the last chunk sent to each partial: a request starts when a chunk arrives and takes ~0.4 s with
+    # tiny.en, so answers land between chunks. Were partials sent only when audio arrives, all would be ~0.
+    after_chunk = [p["_at"] % chunk_s for p in partials]
+    assert max(after_chunk) >= 0.2, after_chunk
+
+
 # ---------------------------------------------------------------- 3. upstream down
 
 
