@@ -43,6 +43,9 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
 
     public var isReady: Bool { true }
 
+    /// The `lang` that lets the upstream detect the language.
+    static let autoLanguage = "auto"
+
     /// The upstream decides; an unsupported language comes back as `upstream_rejected` with its message.
     public func supports(language: String) -> Bool { true }
 
@@ -58,8 +61,10 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
         try? await self.http.shutdown()
     }
 
-    /// The ISO-639-1 code OpenAI's `language` takes, from a tag like `en-US` (`zh-HK` → `zh`, `yue` stays).
+    /// The ISO-639-1 code OpenAI's `language` takes, from a tag like `en-US` (`zh-HK` → `zh`, `yue` stays); nil for
+    /// `auto`, which sends no `language` so that the server detects it.
     static func isoLanguage(_ tag: String) -> String? {
+        if tag.lowercased() == Self.autoLanguage { return nil }
         let primary = tag.split(separator: "-").first.map { String($0).lowercased() } ?? ""
         return primary.isEmpty ? nil : primary
     }

@@ -8,11 +8,11 @@ import Testing
 
 @Suite("Health readiness")
 struct HealthReadinessTests {
-    /// An engine whose models are still loading: it is never asked to recognise anything here.
-    struct LoadingEngine: SpeechRecognizer {
-        let name = "loading"
+    /// An engine that is ready or still loading its models: it is never asked to recognise anything here.
+    struct FixedReadinessEngine: SpeechRecognizer {
+        let name: String
+        let isReady: Bool
         let sampleRate = 16_000
-        let isReady = false
         func supports(language: String) -> Bool { true }
         func recognize<Audio: AsyncSequence & Sendable>(
             _ audio: Audio,
@@ -24,17 +24,36 @@ struct HealthReadinessTests {
         }
     }
 
+    struct Health: Decodable, Equatable {
+        let status: String
+        let engine: String
+        let engines: [String: String]
+    }
+
+    func health(_ engines: [FixedReadinessEngine], defaultName: String) async throws -> (HTTPResponse.Status, Health) {
+        let router = Router()
+        GatewayRoutes(engines: EngineRegistry(engines, defaultName: defaultName)).add(to: router)
+        return try await Application(router: router).test(.router) { client in
+            let response = try await client.execute(uri: "/health", method: .get)
+            return (response.status, try JSONDecoder().decode(Health.self, from: Data(buffer: response.body)))
+        }
+    }
+
     @Test("/health answers 503 loading while the default engine is not ready")
     func loading() async throws {
-        let router = Router()
-        GatewayRoutes(engines: EngineRegistry([LoadingEngine()], defaultName: "loading")).add(to: router)
-        try await Application(router: router).test(.router) { client in
-            let response = try await client.execute(uri: "/health", method: .get)
-            #expect(response.status == .serviceUnavailable)
-            let body = try JSONDecoder().decode([String: String].self, from: Data(buffer: response.body))
-            #expect(body["status"] == "loading")
-            #expect(body["engine"] == "loading")
-        }
+        let (status, body) = try await self.health([FixedReadinessEngine(name: "slow", isReady: false)], defaultName: "slow")
+        #expect(status == .serviceUnavailable)
+        #expect(body == Health(status: "loading", engine: "slow", engines: ["slow": "loading"]))
+    }
+
+    @Test("/health follows the default engine and lists every engine's readiness")
+    func everyEngine() async throws {
+        let engines = [FixedReadinessEngine(name: "fast", isReady: true), FixedReadinessEngine(name: "slow", isReady: false)]
+        let (status, body) = try await self.health(engines, defaultName: "fast")
+        #expect(status == .ok)
+        #expect(body == Health(status: "ok", engine: "fast", engines: ["fast": "ready", "slow": "loading"]))
+        let (otherStatus, otherBody) = try await self.health(engines, defaultName: "slow")
+        #expect(otherStatus == .serviceUnavailable && otherBody.status == "loading")
     }
 }
 

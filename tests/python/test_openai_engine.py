@@ -363,6 +363,20 @@ def test_a_server_refusing_verbose_json_is_asked_for_json_from_then_on(start_gat
     assert all(r["fields"]["response_format"] == ["json"] and r["status"] == 200 for r in proxy.requests), proxy.requests
 
 
+def test_lang_is_sent_as_its_iso_code_and_auto_lets_the_upstream_detect_it(start_gateway, proxy, speech):
+    server = start_gateway(proxy.base_url)
+    path = speech(FLITE_SENTENCE)
+    for lang, sent in (("en-GB", ["en"]), ("auto", None)):
+        proxy.reset()
+        status, body = upload(server, path, lang=lang)
+        assert status == 200 and wer(FLITE_SENTENCE, body["data"]["text"]) <= 0.25, body
+        assert [r["fields"].get("language") for r in proxy.requests] == [sent], (lang, proxy.requests)
+    proxy.reset()
+    events, close_code = asyncio.run(stream(stream_url(server, lang="auto"), wav_pcm(path) + bytes(32000), realtime=False))
+    assert events[-1]["type"] == "completed" and close_code == 1000, events[-3:]
+    assert proxy.requests and all("language" not in r["fields"] for r in proxy.requests), proxy.requests
+
+
 # ---------------------------------------------------------------- 7. API key
 
 

@@ -8,6 +8,8 @@ struct GatewayRoutes<Context: RequestContext>: Sendable {
         let status: String
         let engine: String
         let version: String
+        /// Every engine this server runs: `ready` or `loading`. `status` follows the default engine only.
+        let engines: [String: String]
     }
 
     /// What `GET /api/realtime-voice/debug/headers` answers: the request as the server received it.
@@ -38,11 +40,13 @@ struct GatewayRoutes<Context: RequestContext>: Sendable {
             return JSONResponse.make(status: .ok, ReceivedRequest(method: request.method.rawValue, path: AccessToken.redacted(request.uri), headers: headers))
         }
         router.get(RouterPath(Paths.health)) { _, _ -> Response in
-            let engine = self.engines.defaultEngine
-            let ready = engine?.isReady ?? false
+            let ready = self.engines.defaultEngine?.isReady ?? false
+            let engines = Dictionary(uniqueKeysWithValues: self.engines.names.map { name in
+                (name, self.engines[name]?.isReady == true ? "ready" : "loading")
+            })
             return JSONResponse.make(
                 status: ready ? .ok : .serviceUnavailable,
-                Health(status: ready ? "ok" : "loading", engine: self.engines.defaultName, version: GatewayVersion.current)
+                Health(status: ready ? "ok" : "loading", engine: self.engines.defaultName, version: GatewayVersion.current, engines: engines)
             )
         }
         for path in Paths.webSocketPaths {
