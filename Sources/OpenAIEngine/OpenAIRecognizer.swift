@@ -27,7 +27,7 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
         self.configuration = configuration
         self.logger = logger
         var httpConfiguration = HTTPClient.Configuration()
-        httpConfiguration.timeout = .init(connect: .milliseconds(configuration.connectTimeout.milliseconds))
+        httpConfiguration.timeout = .init(connect: TimeAmount(configuration.connectTimeout))
         httpConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, configuration.maxConcurrentRequests))
         // A refused connection fails the request at once; the client's own single retry (after a backoff) follows.
         httpConfiguration.connectionPool.retryConnectionEstablishment = false

@@ -83,7 +83,7 @@ final class TranscriptionClient: Sendable {
         let response: HTTPClientResponse
         let body: ByteBuffer
         do {
-            response = try await self.http.execute(request, timeout: .milliseconds(self.configuration.requestTimeout.milliseconds))
+            response = try await self.http.execute(request, timeout: TimeAmount(self.configuration.requestTimeout))
             body = try await response.body.collect(upTo: 16 * 1024 * 1024)
         } catch {
             return .retryable(self.failure("could not be reached at \(self.configuration.transcriptionsURL): \(Self.describe(error))"))

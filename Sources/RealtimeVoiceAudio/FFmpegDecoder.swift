@@ -56,7 +56,7 @@ public struct FFmpegDecoder: Sendable {
         }
         let file = try Self.writePrivateFile(data)
         defer { try? FileManager.default.removeItem(at: file) }
-        let maxSeconds = self.maxDuration.seconds
+        let maxSeconds = self.maxDuration / .seconds(1)
         let output = try self.run([
             "-nostdin", "-hide_banner", "-loglevel", "error",
             "-i", file.path,
@@ -92,7 +92,7 @@ public struct FFmpegDecoder: Sendable {
             throw AudioFormatError(code: "decoder_unavailable", message: "ffmpeg could not be started (apt-get install ffmpeg): \(error).")
         }
         let timedOut = TimeoutFlag()
-        let seconds = self.timeout.seconds
+        let seconds = self.timeout / .seconds(1)
         let killer = DispatchWorkItem { [process] in
             if process.isRunning {
                 timedOut.set()
@@ -163,11 +163,4 @@ private final class TimeoutFlag: @unchecked Sendable {
     private var value = false
     func set() { self.lock.withLock { self.value = true } }
     var isSet: Bool { self.lock.withLock { self.value } }
-}
-
-extension Duration {
-    /// The duration in seconds, as ffmpeg's `-t` and Dispatch deadlines take it.
-    var seconds: Double {
-        Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18
-    }
 }

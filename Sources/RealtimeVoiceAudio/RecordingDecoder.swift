@@ -22,7 +22,7 @@ public struct RecordingDecoder: Sendable {
         if let rawSampleRate, container == .unknown || AudioContainer.isFrameSyncOnly(bytes) {
             var input = PCMStreamInput(declaredSampleRate: rawSampleRate, targetSampleRate: self.outputSampleRate)
             let samples = try input.push(bytes) + input.finish()
-            guard Double(samples.count) <= self.maxDuration.seconds * Double(self.outputSampleRate) else {
+            guard Double(samples.count) <= (self.maxDuration / .seconds(1)) * Double(self.outputSampleRate) else {
                 throw AudioFormatError(code: "audio_too_long", message: "The recording is longer than the limit of \(self.maxDuration).")
             }
             return samples

@@ -76,7 +76,7 @@ public struct Doctor: Sendable {
         for address in resolved {
             do {
                 let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                    .connectTimeout(self.options.timeout.timeAmount)
+                    .connectTimeout(TimeAmount(self.options.timeout))
                     .connect(to: address).get()
                 try? await channel.close()
                 reachable += 1

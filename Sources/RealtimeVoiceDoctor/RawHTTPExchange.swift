@@ -57,7 +57,7 @@ struct RawHTTPExchange {
         let target = self.target
         let tls = self.tls
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(self.timeout.timeAmount)
+            .connectTimeout(TimeAmount(self.timeout))
             .connect(host: target.host, port: target.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if target.tls {
@@ -107,12 +107,5 @@ enum DoctorProbeError: Error, CustomStringConvertible {
         case .timedOut(let limit): "no answer within \(limit)"
         case .noResponse(let bytes): "the connection closed without an HTTP response (\(bytes) bytes received)"
         }
-    }
-}
-
-extension Duration {
-    /// As NIO's `TimeAmount`, to the millisecond (sub-second timeouts stay sub-second).
-    var timeAmount: TimeAmount {
-        .milliseconds(self.components.seconds * 1000 + self.components.attoseconds / 1_000_000_000_000_000)
     }
 }

@@ -79,7 +79,7 @@ struct TLSProbe {
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(self.timeout.timeAmount)
+            .connectTimeout(TimeAmount(self.timeout))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: target.hostIsAddress ? nil : target.host))
@@ -92,7 +92,7 @@ struct TLSProbe {
             throw error
         }
         defer { channel.close(promise: nil) }
-        let timeout = channel.eventLoop.scheduleTask(in: self.timeout.timeAmount) {
+        let timeout = channel.eventLoop.scheduleTask(in: TimeAmount(self.timeout)) {
             completion.fail(DoctorProbeError.timedOut(self.timeout))
         }
         defer { timeout.cancel() }

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
+import NIOCore
 import SpeechEngine
 
 /// Decides, before any upgrade, whether a WebSocket handshake is accepted and which session serves it.
@@ -42,7 +43,7 @@ struct WebSocketUpgradeDecision: Sendable {
         switch uri.path {
         case Paths.echo:
             logger.info("WebSocket upgrade", metadata: ["ws.endpoint": "echo"])
-            return .upgrade(headers, .echo(EchoChannelHandler.Settings(maxMessageBytes: self.limits.maxFrameBytes, pingInterval: .milliseconds(self.limits.pingInterval.milliseconds), metrics: self.metrics)))
+            return .upgrade(headers, .echo(EchoChannelHandler.Settings(maxMessageBytes: self.limits.maxFrameBytes, pingInterval: TimeAmount(self.limits.pingInterval), metrics: self.metrics)))
         default:
             let parameters: StreamParameters
             do {
