@@ -7,6 +7,7 @@
 #   make bench-upload  upload benchmark (bench/upload.sh)
 #   make bench-relay   Tencent relay benchmark (bench/relay.sh)
 #   make bench-wer     accuracy (WER) and real-time capacity of pocketsphinx and openai + Whisper sidecar (bench/wer.sh)
+#   make bench-latency streaming latency (first partial, final) of openai + Whisper sidecar against pocketsphinx (bench/latency.sh)
 #   make bench-node    installs the seed's stack for bench-compare: Node, Debian's node-express and node-ws (and gcc)
 #   make bench-compare the gateway against Node + Express + ws on the WebSocket echo (bench/compare.sh, ~10 min)
 #   make bench-soak    load and soak: 1000 sessions in waves over 10 minutes, RSS, CPU, outcomes, crashes (bench/soak.sh)
@@ -23,7 +24,7 @@ RUN_PACKAGES := libpocketsphinx-dev pocketsphinx-en-us libsoxr-dev libwebrtc-aud
 # mini-program client test.
 TEST_PACKAGES := pocketsphinx-testdata flite espeak-ng sox python3 python3-venv nginx-light openssl chromium chromium-driver nodejs node-ws
 
-.PHONY: run run-whisper whisper-sidecar test deps test-deps build build-release swift-test python-test bench bench-upload bench-relay bench-wer bench-node bench-compare bench-soak clean
+.PHONY: run run-whisper whisper-sidecar test deps test-deps build build-release swift-test python-test bench bench-upload bench-relay bench-wer bench-latency bench-node bench-compare bench-soak clean
 
 run: deps build-release
 	.build/release/realtime-voice serve $(ARGS)
@@ -69,6 +70,9 @@ bench-upload: deps test-deps
 
 bench-wer: deps test-deps
 	bench/wer.sh
+
+bench-latency: deps test-deps
+	bench/latency.sh
 
 bench-node:
 	@scripts/install-packages.sh node-express nodejs node-ws gcc libc6-dev
