@@ -16,25 +16,7 @@
 # Does not build: uses $REALTIME_VOICE_BINARY, else .build/release/realtime-voice, else .build/debug/realtime-voice
 # (the first that has the openai engine). The sidecar runs from sidecars/whisper/.venv (sidecars/whisper/setup.sh).
 # Prints tables; raw numbers go to bench/out/wer-<date>.json, server logs next to it.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-OUT=bench/out
-mkdir -p "$OUT"
-PY=${PYTHON:-.venv/bin/python}
-[ -x "$PY" ] || PY=python3
-SIDECAR_PY=${SIDECAR_PYTHON:-sidecars/whisper/.venv/bin/python}
-[ -x "$SIDECAR_PY" ] || { echo "no sidecar venv at $SIDECAR_PY: run sidecars/whisper/setup.sh" >&2; exit 1; }
-
-BIN=${REALTIME_VOICE_BINARY:-}
-if [ -z "$BIN" ]; then
-    for candidate in .build/release/realtime-voice .build/debug/realtime-voice; do
-        if [ -x "$candidate" ] && "$candidate" serve --help 2>/dev/null | grep -q -- --openai-base-url; then
-            BIN=$candidate
-            break
-        fi
-    done
-fi
-[ -n "$BIN" ] && [ -x "$BIN" ] || { echo "no realtime-voice binary with the openai engine: set REALTIME_VOICE_BINARY or build" >&2; exit 1; }
+source "$(dirname "$0")/whisper_prelude.sh"
 
 # Generated corpus: everyday sentences without digits or abbreviations (written forms both engines agree on),
 # each in two flite voices, 16 kHz mono, 0.3 s of silence before and after.

@@ -13,7 +13,8 @@ import Synchronization
 /// of new audio for `partial`s, and once more when it closes for its `final` (or the last partial is reused
 /// when it already covered all of its speech). A session has at most one request in flight; all sessions and
 /// uploads together at most ``OpenAIConfiguration/maxConcurrentRequests``: a partial that finds none free is
-/// skipped, a final or an upload waits in a bounded queue, else `busy`.
+/// skipped; the request started when speech stops, a final's and an upload wait in a bounded queue (so that they go
+/// before partials), else `busy`.
 public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, CapacityReporting, Service {
     public let name = "openai"
     public let sampleRate = 16_000

@@ -13,7 +13,8 @@ final class SegmentedSession {
     struct PartialAnswer: Sendable {
         let segmentStart: Int
         let covered: Int
-        let result: Result<Transcription, RecognitionError>
+        /// nil when the request never went out (no shared slot within the queue's bounds).
+        let result: Result<Transcription, RecognitionError>?
     }
 
     final class PartialSlot: Sendable {
@@ -93,15 +94,20 @@ final class SegmentedSession {
         }
     }
 
-    /// Starts a request for the open segment when it grew by the partial interval, or when its speech just
-    /// stopped, and no request is in flight and a shared slot is free now.
+    /// Starts a request for the open segment when it grew by the partial interval (only if a shared slot is free
+    /// now), or when its speech just stopped (waiting in the shared queue: it is most likely the final's answer,
+    /// so it goes before other sessions' partials), and no request of this session is in flight.
     private func startPartialIfDue(in group: inout ThrowingTaskGroup<Void, any Error>) async {
         guard !self.requestInFlight, let open = self.segmenter.openSegment else { return }
         // While speech goes on, every interval; not in a pause, so that the request at the likely end is not delayed.
         let grown = open.samples.count - self.requestedLength >= self.partialIntervalSamples && open.silenceSamples == 0
         let speechStopped = open.silenceSamples >= Self.speechEndTriggerMilliseconds * self.sampleRate / 1000 && open.speechEnd > self.requestedSpeechEnd
         guard grown || speechStopped else { return }
-        guard let permit = await self.recognizer.requests.tryAcquire() else { return }
+        var permit: Int?
+        if grown {
+            guard let free = await self.recognizer.requests.tryAcquire() else { return }
+            permit = free
+        }
         self.requestInFlight = true
         self.debug("Upstream request started", [
             "request.reason": .string(grown ? "interval" : "speech_stopped"),
@@ -113,13 +119,18 @@ final class SegmentedSession {
         let (client, requests, slot, wake) = (self.recognizer.client, self.recognizer.requests, self.slot, self.wake)
         let (samples, start, rate, language, prompt) = (Array(open.samples), open.start, self.sampleRate, self.language, self.prompt)
         group.addTask {
-            let result: Result<Transcription, RecognitionError>
-            do throws(RecognitionError) {
-                result = .success(try await client.transcribe(samples[...], sampleRate: rate, language: language, prompt: prompt))
-            } catch {
-                result = .failure(error)
+            var result: Result<Transcription, RecognitionError>?
+            var held = permit
+            if held == nil { held = try? await requests.acquire() }
+            // No slot within the queue's bounds: no answer; the final then asks (and reports busy) itself.
+            if let held {
+                do throws(RecognitionError) {
+                    result = .success(try await client.transcribe(samples[...], sampleRate: rate, language: language, prompt: prompt))
+                } catch {
+                    result = .failure(error)
+                }
+                await requests.release(held)
             }
-            await requests.release(permit)
             slot.answer.withLock { $0 = PartialAnswer(segmentStart: start, covered: samples.count, result: result) }
             wake?.yield(.requestFinished)
         }
@@ -132,8 +143,8 @@ final class SegmentedSession {
         if !wait, self.slot.answer.withLock({ $0 == nil }) { return }
         _ = try await group.next()
         self.requestInFlight = false
-        guard let answer = self.slot.answer.withLock({ value in defer { value = nil }; return value }) else { return }
-        let transcription = try answer.result.get()
+        guard let answer = self.slot.answer.withLock({ value in defer { value = nil }; return value }), let result = answer.result else { return }
+        let transcription = try result.get()
         self.latest = (answer.segmentStart, answer.covered, transcription)
         guard self.segmenter.openSegment?.start == answer.segmentStart, !transcription.text.isEmpty, transcription.text != self.lastPartialText else { return }
         self.lastPartialText = transcription.text
