@@ -199,6 +199,44 @@ def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}" if a is not None and b else "-"
 
 
+def print_single_stream_tables(summaries: dict, runs: int, frame_ms: int) -> None:
+    print()
+    print(f"One stream at a time ({runs} runs per paragraph, {frame_ms} ms frames at real-time pace); latencies in s:")
+    for engine in ENGINES:
+        print()
+        print(f"{engine}:")
+        print(f"| voice | streams | finals per stream | first partial p50 / max | final p50 / p95 / max | finals ≤ {ON_TIME_S:g} s | mean WER % | errors |")
+        print("|---|---|---|---|---|---|---|---|")
+        for voice, s in summaries[engine].items():
+            fp, fin = s["first_partial_s"], s["final_s"]
+            print(f"| {voice} | {s['streams']} | {', '.join(map(str, s['finals_per_stream']))} | {seconds(fp['p50'])} / {seconds(fp['max'])} "
+                  f"| {seconds(fin['p50'])} / {seconds(fin['p95'])} / {seconds(fin['max'])} | {on_time(s)} | {s['wer_percent_mean']} | {len(s['problems'])} |")
+    print()
+    print("openai / pocketsphinx, final latency:")
+    print("| voice | p50 pocketsphinx | p50 openai | p50 ratio | p95 pocketsphinx | p95 openai | p95 ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for voice in summaries["openai"]:
+        base, other = summaries["pocketsphinx"][voice]["final_s"], summaries["openai"][voice]["final_s"]
+        print(f"| {voice} | {seconds(base['p50'])} | {seconds(other['p50'])} | {ratio(other['p50'], base['p50'])} "
+              f"| {seconds(base['p95'])} | {seconds(other['p95'])} | {ratio(other['p95'], base['p95'])} |")
+    print(f"finals ≤ {ON_TIME_S:g} s after their sentence's speech end: " + ", ".join(f"{e} {on_time(summaries[e]['both'])}" for e in ENGINES))
+
+
+def print_concurrent_table(steps: list[dict], frame_ms: int, summaries: dict) -> None:
+    print()
+    print(f"Concurrent real-time streams (starts spread over {SPREAD_SECONDS:.0f} s); final latency in s:")
+    print(f"| engine | N | finals per stream | final p50 / p95 / max | finals ≤ {ON_TIME_S:g} s | mean WER % | errors |")
+    print("|---|---|---|---|---|---|---|")
+    for step in steps:
+        s, fin = step["summary"], step["summary"]["final_s"]
+        print(f"| {step['engine']} | {step['n']} | {', '.join(map(str, s['finals_per_stream']))} | {seconds(fin['p50'])} / {seconds(fin['p95'])} / {seconds(fin['max'])} "
+              f"| {on_time(s)} | {s['wer_percent_mean']} | {', '.join(s['problems']) or 0} |")
+    print()
+    print(f"Latency: arrival of the event - the sentence's speech start (first partial) or end (final), speech = samples > 300, "
+          f"on the stream's clock (frame i sent at t0 + i x {frame_ms} ms). Sentences without a final: "
+          + ", ".join(f"{e} {summaries[e]['both']['sentences_without_final']}" for e in ENGINES) + ".")
+
+
 # --- Main ---------------------------------------------------------------------------------------------------
 
 
@@ -268,43 +306,11 @@ def main() -> None:
                           f"{'  ' + ', '.join(s['problems']) if s['problems'] else ''}", flush=True)
             report["concurrent"] = steps
 
-    # Tables.
     summaries = {engine: {p.voice: summary([r for r in streams[engine] if r["voice"] == p.voice]) for p in paragraphs} | {"both": summary(streams[engine])}
                  for engine in ENGINES}
     report["summary"] = summaries
-    print()
-    print(f"One stream at a time ({runs} runs per paragraph, {args.frame_ms} ms frames at real-time pace); latencies in s:")
-    for engine in ENGINES:
-        print()
-        print(f"{engine}:")
-        print(f"| voice | streams | finals per stream | first partial p50 / max | final p50 / p95 / max | finals ≤ {ON_TIME_S:g} s | mean WER % | errors |")
-        print("|---|---|---|---|---|---|---|---|")
-        for voice, s in summaries[engine].items():
-            fp, fin = s["first_partial_s"], s["final_s"]
-            print(f"| {voice} | {s['streams']} | {', '.join(map(str, s['finals_per_stream']))} | {seconds(fp['p50'])} / {seconds(fp['max'])} "
-                  f"| {seconds(fin['p50'])} / {seconds(fin['p95'])} / {seconds(fin['max'])} | {on_time(s)} | {s['wer_percent_mean']} | {len(s['problems'])} |")
-    print()
-    print("openai / pocketsphinx, final latency:")
-    print("| voice | p50 pocketsphinx | p50 openai | p50 ratio | p95 pocketsphinx | p95 openai | p95 ratio |")
-    print("|---|---|---|---|---|---|---|")
-    for voice in summaries["openai"]:
-        base, other = summaries["pocketsphinx"][voice]["final_s"], summaries["openai"][voice]["final_s"]
-        print(f"| {voice} | {seconds(base['p50'])} | {seconds(other['p50'])} | {ratio(other['p50'], base['p50'])} "
-              f"| {seconds(base['p95'])} | {seconds(other['p95'])} | {ratio(other['p95'], base['p95'])} |")
-    print(f"finals ≤ {ON_TIME_S:g} s after their sentence's speech end: " + ", ".join(f"{e} {on_time(summaries[e]['both'])}" for e in ENGINES))
-
-    print()
-    print(f"Concurrent real-time streams (starts spread over {SPREAD_SECONDS:.0f} s); final latency in s:")
-    print(f"| engine | N | finals per stream | final p50 / p95 / max | finals ≤ {ON_TIME_S:g} s | mean WER % | errors |")
-    print("|---|---|---|---|---|---|---|")
-    for step in steps:
-        s, fin = step["summary"], step["summary"]["final_s"]
-        print(f"| {step['engine']} | {step['n']} | {', '.join(map(str, s['finals_per_stream']))} | {seconds(fin['p50'])} / {seconds(fin['p95'])} / {seconds(fin['max'])} "
-              f"| {on_time(s)} | {s['wer_percent_mean']} | {', '.join(s['problems']) or 0} |")
-    print()
-    print(f"Latency: arrival of the event - the sentence's speech start (first partial) or end (final), speech = samples > 300, "
-          f"on the stream's clock (frame i sent at t0 + i x {args.frame_ms} ms). Sentences without a final: "
-          + ", ".join(f"{e} {summaries[e]['both']['sentences_without_final']}" for e in ENGINES) + ".")
+    print_single_stream_tables(summaries, runs, args.frame_ms)
+    print_concurrent_table(steps, args.frame_ms, summaries)
     elapsed = time.monotonic() - started
     print(f"whole run: {elapsed:.0f} s; load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     settings["load_average_at_end"] = os.getloadavg()

@@ -63,7 +63,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Sessions that may wait for a busy decoder; more are refused as busy. [env: REALTIME_VOICE_QUEUE_SIZE] (default: 4)")
     var queueSize: Int?
 
-    @Option(help: "Seconds a session may wait for a decoder before it is refused as busy. [env: REALTIME_VOICE_QUEUE_TIMEOUT] (default: 10)")
+    @Option(help: "Seconds a session or upload may wait for a decoder (or an openai request slot) before it is refused as busy. [env: REALTIME_VOICE_QUEUE_TIMEOUT] (default: 10)")
     var queueTimeout: Double?
 
     @Option(help: "Largest upload to /api/realtime-voice/recognize, in bytes. [env: REALTIME_VOICE_MAX_UPLOAD_BYTES] (default: 10485760)")

@@ -65,6 +65,7 @@ struct ServeSettings {
         let decoders = try lookup.value(command.decoders, "REALTIME_VOICE_DECODERS", Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
         let queue = try lookup.value(command.queueSize, "REALTIME_VOICE_QUEUE_SIZE", Int.init) ?? 4
         let endpoint = try lookup.value(command.endpointMs, "REALTIME_VOICE_ENDPOINT_MS", Int.init) ?? 600
+        let queueTimeout = try lookup.seconds(command.queueTimeout, "REALTIME_VOICE_QUEUE_TIMEOUT", default: 10)
         guard decoders >= 1, queue >= 0, endpoint >= 10 else {
             throw ValidationError("Need at least 1 decoder, a queue size of 0 or more, and an endpoint of at least 10 ms.")
         }
@@ -73,7 +74,7 @@ struct ServeSettings {
             poolSize: decoders,
             threads: try lookup.value(command.decoderThreads, "REALTIME_VOICE_DECODER_THREADS", Int.init),
             queueCapacity: queue,
-            queueTimeout: try lookup.seconds(command.queueTimeout, "REALTIME_VOICE_QUEUE_TIMEOUT", default: 10),
+            queueTimeout: queueTimeout,
             endpointMilliseconds: endpoint
         )
         guard FileManager.default.fileExists(atPath: "\(configuration.pocketSphinx.modelDirectory)/en-us.lm.bin") else {
@@ -84,7 +85,7 @@ struct ServeSettings {
         configuration.tencent = try Self.tencent(environment: environment, selected: configuration.engine == "tencent")
         configuration.drainTime = try lookup.seconds(command.drainTimeout, "REALTIME_VOICE_DRAIN_TIMEOUT", default: 30)
         configuration.publicMetrics = command.publicMetrics || ["1", "true", "yes"].contains(environment["REALTIME_VOICE_PUBLIC_METRICS"]?.lowercased() ?? "")
-        configuration.openAI = try Self.openAI(command: command, lookup: lookup, endpoint: .milliseconds(Int64(endpoint)))
+        configuration.openAI = try Self.openAI(command: command, lookup: lookup, endpoint: .milliseconds(Int64(endpoint)), queueTimeout: queueTimeout)
         if configuration.engine == "openai", configuration.openAI == nil {
             throw ValidationError("--engine openai: set --openai-base-url / OPENAI_BASE_URL (a local server) or --openai-api-key / OPENAI_API_KEY (OpenAI itself).")
         }
@@ -143,7 +144,8 @@ struct ServeSettings {
     static func openAI(
         command: ServeCommand,
         lookup: SettingLookup,
-        endpoint: Duration
+        endpoint: Duration,
+        queueTimeout: Duration
     ) throws -> OpenAIConfiguration? {
         let baseURL = try lookup.value(command.openaiBaseUrl, "OPENAI_BASE_URL", { $0 })
         let apiKey = try lookup.value(command.openaiApiKey, "OPENAI_API_KEY", { $0 })
@@ -163,6 +165,7 @@ struct ServeSettings {
             throw ValidationError("The openai engine needs at least 1 request at once, a queue of 0 or more, a VAD mode 0-3 and a segment cap of at least 2 s.")
         }
         (openAI.maxConcurrentRequests, openAI.requestQueue, openAI.vadMode) = (requests, queue, mode)
+        openAI.queueTimeout = queueTimeout
         return openAI
     }
 

@@ -423,3 +423,23 @@ def test_a_second_upload_is_busy_when_the_only_request_slot_is_taken(start_gatew
         worker.join(timeout=60)
     assert results and results[0][0] == 200 and wer(FLITE_SENTENCE, results[0][1]["data"]["text"]) <= 0.25, results
     assert len(proxy.requests) == 1  # the busy upload never went upstream
+
+
+def test_a_queued_upload_is_busy_after_the_queue_timeout(start_gateway, proxy, speech):
+    proxy.configure(delay=4)
+    server = start_gateway(proxy.base_url, "--openai-max-requests", "1", "--openai-queue", "1", "--queue-timeout", "0.5")
+    path = speech(FLITE_SENTENCE)
+    worker = threading.Thread(target=upload, args=(server, path))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while proxy.in_flight == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        started = time.monotonic()
+        status, body = upload(server, path)
+        waited = time.monotonic() - started
+        assert status == 503 and body["error"] == "busy" and "0.5" in body["message"], body
+        assert 0.4 <= waited < 2.5, waited  # the configured wait, not the 10 s default nor the upstream's 4 s
+    finally:
+        worker.join(timeout=60)
+
