@@ -13,12 +13,7 @@
 # Needs node with Debian's node-express and node-ws (make bench-node) and gcc. Prints tables and ratios, writes them
 # to bench/BENCHMARKS.md (a run with options: to bench/out/compare-<date>.md, so that a smoke run does not replace the
 # full one); raw numbers go to bench/out/compare-<date>.json, server logs to bench/out/compare-<date>/.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-OUT=bench/out
-mkdir -p "$OUT"
-PY=${PYTHON:-.venv/bin/python}
-[ -x "$PY" ] || PY=python3
+source "$(dirname "$0")/common.sh"
 
 BIN=${REALTIME_VOICE_BINARY:-.build/release/realtime-voice}
 [ -x "$BIN" ] || { echo "no realtime-voice binary at $BIN: run 'make build-release' or set REALTIME_VOICE_BINARY" >&2; exit 1; }

@@ -21,12 +21,7 @@
 #
 # Does not build: uses $REALTIME_VOICE_BINARY, else .build/release/realtime-voice (make bench-soak builds it).
 # Prints tables; raw numbers go to bench/out/soak-<date>.json, the server log next to it (.server.log).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-OUT=bench/out
-mkdir -p "$OUT"
-PY=${PYTHON:-.venv/bin/python}
-[ -x "$PY" ] || PY=python3
+source "$(dirname "$0")/common.sh"
 "$PY" -c "import websockets" 2>/dev/null || { echo "$PY has no websockets module: run 'make test-deps'" >&2; exit 1; }
 
 BIN=${REALTIME_VOICE_BINARY:-.build/release/realtime-voice}

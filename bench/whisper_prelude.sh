@@ -1,11 +1,6 @@
-# Sourced by bench/wer.sh and bench/latency.sh: repository root, output folder, Python, the Whisper sidecar's Python
-# and a realtime-voice binary with the openai engine (no build: $REALTIME_VOICE_BINARY, else release, else debug).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-OUT=bench/out
-mkdir -p "$OUT"
-PY=${PYTHON:-.venv/bin/python}
-[ -x "$PY" ] || PY=python3
+# Sourced by bench/wer.sh and bench/latency.sh: bench/common.sh, then the Whisper sidecar's Python ($SIDECAR_PY)
+# and a realtime-voice binary ($BIN) with the openai engine (no build: $REALTIME_VOICE_BINARY, else release, else debug).
+source "$(dirname "$0")/common.sh"
 SIDECAR_PY=${SIDECAR_PYTHON:-sidecars/whisper/.venv/bin/python}
 [ -x "$SIDECAR_PY" ] || { echo "no sidecar venv at $SIDECAR_PY: run sidecars/whisper/setup.sh" >&2; exit 1; }
 
