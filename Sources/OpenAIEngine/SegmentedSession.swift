@@ -185,8 +185,9 @@ final class SegmentedSession {
     private func milliseconds(_ samples: Int) -> Int { samples * 1000 / self.sampleRate }
 
     /// A debug line with the stream position, for tracing when requests start and how finals are made.
-    private func debug(_ message: Logger.Message, _ metadata: Logger.Metadata) {
-        self.recognizer.logger.debug(message, metadata: metadata.merging(["stream.position_ms": .stringConvertible(self.milliseconds(self.segmenter.position))]) { $1 })
+    private func debug(_ message: @autoclosure () -> Logger.Message, _ metadata: @autoclosure () -> Logger.Metadata) {
+        let position = self.milliseconds(self.segmenter.position)
+        self.recognizer.logger.debug(message(), metadata: metadata().merging(["stream.position_ms": .stringConvertible(position)]) { $1 })
     }
 
     /// One segment of the stream from an answer about `segment`'s audio.
