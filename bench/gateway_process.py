@@ -10,6 +10,14 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".build" / "release"
 
 
+def rss_mib(pid: int) -> float:
+    """The resident set size of process `pid` in MiB (0 for a zombie, which has none)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 @contextmanager
 def gateway_process(port: int, log: Path, *arguments: str, env: dict | None = None):
     """`serve` on 127.0.0.1:`port` with token `bench` and `arguments` (and `env` added to the environment), its

@@ -11,19 +11,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-from gateway_process import BIN, ROOT, gateway_process
+from gateway_process import BIN, ROOT, gateway_process, rss_mib
 
 
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / 100
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def run(sessions: int, seconds: float, ramp: float, port: int, sink_port: int, log: Path) -> dict:

@@ -13,19 +13,14 @@ import time
 
 import websockets
 
+from gateway_process import rss_mib
+
 CLOCK_TICKS = 100  # os.sysconf("SC_CLK_TCK") on Linux
 
 
 def proc_cpu_seconds(pid: int) -> float:
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def proc_rss_mb(pid: int) -> float:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def session(url: str, pcm: bytes, rate: int, frame_ms: int, paced: bool = True, delay: float = 0) -> dict:
@@ -110,7 +105,7 @@ async def main() -> None:
     pcm = open(args.pcm, "rb").read()
     audio_seconds = len(pcm) / 2 / args.rate
     cpu_before = proc_cpu_seconds(args.server_pid)
-    rss_before = proc_rss_mb(args.server_pid)
+    rss_before = rss_mib(args.server_pid)
     rss_peak = rss_before
     wall_start = time.monotonic()
     async def guarded(index: int) -> dict:
@@ -123,7 +118,7 @@ async def main() -> None:
     tasks = [asyncio.create_task(guarded(index)) for index in range(args.sessions)]
     while not all(task.done() for task in tasks):
         await asyncio.sleep(0.25)
-        rss_peak = max(rss_peak, proc_rss_mb(args.server_pid))
+        rss_peak = max(rss_peak, rss_mib(args.server_pid))
     records = [task.result() for task in tasks]
     wall = time.monotonic() - wall_start
     server_cpu = proc_cpu_seconds(args.server_pid) - cpu_before

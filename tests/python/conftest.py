@@ -134,6 +134,15 @@ def direct_decode(path: Path) -> str:
     return " ".join(t for t in texts if t)
 
 
+def rss_kib(pid: int) -> int:
+    """The resident set size of process `pid`, in KiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
 def wav_pcm(path: Path) -> bytes:
     """The sample bytes of a PCM WAV (the data chunk)."""
     data = path.read_bytes()

@@ -39,7 +39,7 @@ from pathlib import Path
 import pytest
 
 import bad_inputs as bi
-from conftest import TOKEN, Server, wav_pcm
+from conftest import TOKEN, Server, rss_kib, wav_pcm
 from ws_frames import BINARY, CLOSE, PING, PONG, TEXT, Closed, Connection, close_frame, frame
 
 STREAM = "/api/realtime-voice/stream"
@@ -56,14 +56,6 @@ RESULTS: list[dict] = []
 
 
 # ============================================================================================== server and groups
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
 
 def settled_rss_kib(pid: int) -> int:
     """Resident memory after a short settle: the least of five samples over half a second."""

@@ -6,18 +6,10 @@ import uuid
 
 import pytest
 
-from conftest import TOKEN, Server
+from conftest import TOKEN, Server, rss_kib
 
 UPLOAD = 50 * 1024 * 1024
 CHUNK = b"\x01" * (256 * 1024)
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 class PeakRSS:
