@@ -46,6 +46,8 @@ from pathlib import Path
 
 import websockets
 
+from gateway_process import rss_mib
+
 TOKEN = "bench"
 RATE = 16000
 FRAME_MS = 100
@@ -99,13 +101,6 @@ def free_port() -> int:
 def proc_cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def proc_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def machine_cpu_seconds() -> tuple[float, float]:
@@ -231,13 +226,22 @@ async def wait_ready(ws, record: dict, timeout: float) -> bool:
     return False
 
 
+async def sent_stream(ws, record: dict, chunks: list[bytes], queue_timeout: float) -> asyncio.Task | None:
+    """Waits for `ready`, then sends the audio at real-time pace while a task reads the session's events; returns
+    that task, or None when the session ended before `ready` (busy, refused)."""
+    if not await wait_ready(ws, record, queue_timeout + 20):
+        return None
+    reader = asyncio.create_task(read_events(ws, record))
+    await paced_send(ws, chunks, record)
+    return reader
+
+
 async def stream_session(port: int, record: dict, chunks: list[bytes], queue_timeout: float) -> str:
     ws = await ws_connect(ws_url(port, "/api/realtime-voice/stream"))
     try:
-        if not await wait_ready(ws, record, queue_timeout + 20):
+        reader = await sent_stream(ws, record, chunks, queue_timeout)
+        if reader is None:
             return stream_outcome(record, close_code(ws))
-        reader = asyncio.create_task(read_events(ws, record))
-        await paced_send(ws, chunks, record)
         try:
             await ws.send(json.dumps({"type": "end"}))
         except websockets.ConnectionClosed:
@@ -251,10 +255,9 @@ async def stream_session(port: int, record: dict, chunks: list[bytes], queue_tim
 async def abandon_session(port: int, record: dict, chunks: list[bytes], queue_timeout: float, index: int) -> str:
     ws = await ws_connect(ws_url(port, "/api/realtime-voice/stream"))
     try:
-        if not await wait_ready(ws, record, queue_timeout + 20):
+        reader = await sent_stream(ws, record, chunks, queue_timeout)
+        if reader is None:
             return stream_outcome(record, close_code(ws))
-        reader = asyncio.create_task(read_events(ws, record))
-        await paced_send(ws, chunks, record)
         if reader.done() or "error" in record:
             await reader
             return stream_outcome(record, close_code(ws))
@@ -275,10 +278,9 @@ async def abandon_session(port: int, record: dict, chunks: list[bytes], queue_ti
 async def idle_session(port: int, record: dict, chunks: list[bytes], queue_timeout: float) -> str:
     ws = await ws_connect(ws_url(port, "/api/realtime-voice/stream"))
     try:
-        if not await wait_ready(ws, record, queue_timeout + 20):
+        reader = await sent_stream(ws, record, chunks, queue_timeout)
+        if reader is None:
             return stream_outcome(record, close_code(ws))
-        reader = asyncio.create_task(read_events(ws, record))
-        await paced_send(ws, chunks, record)
         await reader  # the server ends the session: finals, then idle_timeout
         return stream_outcome(record, close_code(ws))
     finally:
@@ -427,7 +429,7 @@ class Soak:
                 return
             try:
                 busy, total = machine_cpu_seconds()
-                self.samples.append({"t": round(self.now(), 2), "rss": round(proc_rss_mib(pid), 1), "cpu": proc_cpu_seconds(pid),
+                self.samples.append({"t": round(self.now(), 2), "rss": round(rss_mib(pid), 1), "cpu": proc_cpu_seconds(pid),
                                      "machine_busy": busy, "machine_total": total, "own": round(own_cpu_seconds(), 3)})
             except (OSError, ValueError, IndexError):
                 pass
@@ -436,7 +438,7 @@ class Soak:
     def rss_now(self, readings: int = 3) -> float:
         values = []
         for index in range(readings):
-            values.append(proc_rss_mib(self.server.pid))
+            values.append(rss_mib(self.server.pid))
             if index + 1 < readings:
                 time.sleep(1)
         return statistics.median(values)
