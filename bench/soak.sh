@@ -49,23 +49,13 @@ want=$( (printf '%s\n' "${SENTENCES[@]}"; ls "$LIBRIVOX"/*.wav) | sha256sum | cu
 if [ "$(cat "$CORPUS/.stamp" 2>/dev/null)" != "$want" ]; then
     rm -rf "$CORPUS"
     mkdir -p "$CORPUS"
-    tmp=$(mktemp -d)
-    for voice in rms slt; do
-        i=0
-        for text in "${SENTENCES[@]}"; do
-            i=$((i + 1))
-            id=$(printf 'flite-%s-%02d' "$voice" "$i")
-            flite -voice "$voice" -t "$text" -o "$tmp/raw.wav"
-            sox "$tmp/raw.wav" -r 16000 -c 1 -b 16 "$CORPUS/$id.wav" pad 0.3 0.3
-        done
-    done
+    speak_sentences "$CORPUS" flite- "${SENTENCES[@]}" > /dev/null
     for f in "$LIBRIVOX"/*.wav; do
         sox "$f" -r 16000 -c 1 -b 16 "$CORPUS/librivox-$(basename "$f" .wav | sed 's/.*-//').wav"
     done
     for f in "$CORPUS"/*.wav; do
         ffmpeg -nostdin -loglevel error -y -i "$f" -c:a libmp3lame -b:a 48k -ar 16000 -ac 1 "${f%.wav}.mp3"
     done
-    rm -rf "$tmp"
     echo "$want" > "$CORPUS/.stamp"
 fi
 

@@ -47,19 +47,7 @@ want=$(printf '%s\n' "${SENTENCES[@]}" | sha256sum | cut -c1-16)
 if [ "$(cat "$GENERATED/.stamp" 2>/dev/null)" != "$want" ]; then
     rm -rf "$GENERATED"
     mkdir -p "$GENERATED"
-    tmp=$(mktemp -d)
-    : > "$GENERATED/references.tsv"
-    for voice in rms slt; do
-        i=0
-        for text in "${SENTENCES[@]}"; do
-            i=$((i + 1))
-            id=$(printf '%s-%02d' "$voice" "$i")
-            flite -voice "$voice" -t "$text" -o "$tmp/raw.wav"
-            sox "$tmp/raw.wav" -r 16000 -c 1 -b 16 "$GENERATED/$id.wav" pad 0.3 0.3
-            printf '%s\t%s\n' "$id" "$text" >> "$GENERATED/references.tsv"
-        done
-    done
-    rm -rf "$tmp"
+    speak_sentences "$GENERATED" "" "${SENTENCES[@]}" > "$GENERATED/references.tsv"
     echo "$want" > "$GENERATED/.stamp"
 fi
 
