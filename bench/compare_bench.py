@@ -17,7 +17,6 @@ import os
 import platform
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,8 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
+
+from gateway_process import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench"
@@ -71,12 +72,6 @@ def spawn(argv: list[str], **kwargs) -> subprocess.Popen:
         except OSError as error:
             print(f"could not set the autogroup niceness of {argv[0]}: {error}", file=sys.stderr)
     return process
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

@@ -11,12 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from gateway_process import BIN, ROOT, gateway_process, rss_mib
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100
+from gateway_process import BIN, ROOT, cpu_seconds, gateway_process, rss_mib
 
 
 def run(sessions: int, seconds: float, ramp: float, port: int, sink_port: int, log: Path) -> dict:

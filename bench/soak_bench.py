@@ -46,7 +46,7 @@ from pathlib import Path
 
 import websockets
 
-from gateway_process import rss_mib
+from gateway_process import CLOCK_TICKS, cpu_seconds, free_port, rss_mib
 
 TOKEN = "bench"
 RATE = 16000
@@ -56,7 +56,6 @@ GAP_SECONDS = 0.7
 SPREAD_SECONDS = 2.0
 RSS_TARGET = 0.10  # end RSS within ±10 % of the baseline
 KINDS = {"stream": 0.6, "abandon": 0.1, "idle": 0.1, "echo": 0.1, "upload": 0.1}
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 # README, "Streaming protocol v1": error code -> close code.
 STREAM_ERRORS = {
@@ -89,18 +88,7 @@ def die_with_parent():
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # MARK: /proc
-
-
-def proc_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def machine_cpu_seconds() -> tuple[float, float]:
@@ -429,7 +417,7 @@ class Soak:
                 return
             try:
                 busy, total = machine_cpu_seconds()
-                self.samples.append({"t": round(self.now(), 2), "rss": round(rss_mib(pid), 1), "cpu": proc_cpu_seconds(pid),
+                self.samples.append({"t": round(self.now(), 2), "rss": round(rss_mib(pid), 1), "cpu": cpu_seconds(pid),
                                      "machine_busy": busy, "machine_total": total, "own": round(own_cpu_seconds(), 3)})
             except (OSError, ValueError, IndexError):
                 pass

@@ -13,15 +13,7 @@ import time
 
 import websockets
 
-from gateway_process import rss_mib
-
-CLOCK_TICKS = 100  # os.sysconf("SC_CLK_TCK") on Linux
-
-
-def proc_cpu_seconds(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
+from gateway_process import cpu_seconds, rss_mib
 
 async def session(url: str, pcm: bytes, rate: int, frame_ms: int, paced: bool = True, delay: float = 0) -> dict:
     loop = asyncio.get_running_loop()
@@ -104,7 +96,7 @@ async def main() -> None:
 
     pcm = open(args.pcm, "rb").read()
     audio_seconds = len(pcm) / 2 / args.rate
-    cpu_before = proc_cpu_seconds(args.server_pid)
+    cpu_before = cpu_seconds(args.server_pid)
     rss_before = rss_mib(args.server_pid)
     rss_peak = rss_before
     wall_start = time.monotonic()
@@ -121,7 +113,7 @@ async def main() -> None:
         rss_peak = max(rss_peak, rss_mib(args.server_pid))
     records = [task.result() for task in tasks]
     wall = time.monotonic() - wall_start
-    server_cpu = proc_cpu_seconds(args.server_pid) - cpu_before
+    server_cpu = cpu_seconds(args.server_pid) - cpu_before
     own = resource.getrusage(resource.RUSAGE_SELF)
     result = summarize(records, audio_seconds)
     result.update(

@@ -16,7 +16,6 @@ import os
 import platform
 import re
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from pathlib import Path
 import websockets
 
 import gateway_process as gateway_module
-from gateway_process import ROOT
+from gateway_process import ROOT, cpu_seconds, free_port
 
 sys.path.insert(0, str(ROOT / "tests" / "python"))
 from wer import wer, words  # noqa: E402
@@ -59,18 +58,6 @@ def errors(reference: str, hypothesis: str) -> tuple[int, int]:
     ref, hyp = normalized(reference), normalized(hypothesis)
     n = len(ref.split())
     return round(wer(ref, hyp) * n), n
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process, all its threads, since it started."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100
 
 
 def machine_busy_seconds() -> float:
