@@ -79,34 +79,13 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
         let rate = options.sampleRate ?? self.sampleRate
         var segments: [RecognizedSegment] = []
         for piece in RecordingSplitter.pieces(samples, maxSamples: Self.maxPieceSeconds * rate, frameSamples: rate / 10) {
-            let answer = try await self.withRequestSlot(wait: true) {
+            let answer = try await self.requests.withResource { _ in
                 try await self.client.transcribe(samples[piece], sampleRate: rate, language: Self.isoLanguage(options.language), prompt: options.parameters["prompt"])
             }
-            guard let answer else { continue }
             let offset = piece.lowerBound * 1000 / rate
             segments += answer.segments(offsetMs: offset, durationMs: piece.count * 1000 / rate, firstIndex: segments.count)
         }
         return segments
-    }
-
-    /// Runs `work` holding one of the shared request slots: waiting for one (bounded) when `wait`, else only if
-    /// one is free now (nil otherwise).
-    func withRequestSlot<T: Sendable>(wait: Bool, _ work: () async throws -> T) async throws -> T? {
-        let permit: Int
-        if wait {
-            permit = try await self.requests.acquire()
-        } else {
-            guard let free = await self.requests.tryAcquire() else { return nil }
-            permit = free
-        }
-        do {
-            let result = try await work()
-            await self.requests.release(permit)
-            return result
-        } catch {
-            await self.requests.release(permit)
-            throw error
-        }
     }
 
     // MARK: Streaming

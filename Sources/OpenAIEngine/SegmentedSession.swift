@@ -167,9 +167,9 @@ final class SegmentedSession {
         } else {
             let (client, rate, language, prompt) = (self.recognizer.client, self.sampleRate, self.language, self.prompt)
             let samples = segment.samples
-            transcription = try await self.recognizer.withRequestSlot(wait: true) {
+            transcription = try await self.recognizer.requests.withResource { _ in
                 try await client.transcribe(samples, sampleRate: rate, language: language, prompt: prompt)
-            } ?? Transcription(text: "", segments: [], words: nil)
+            }
         }
         let sentPartial = !self.lastPartialText.isEmpty
         self.requestedLength = 0

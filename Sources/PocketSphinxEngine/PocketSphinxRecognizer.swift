@@ -77,8 +77,8 @@ public final class PocketSphinxRecognizer: SpeechRecognizer, CapacityReporting, 
         onStart: @Sendable () async throws -> Void,
         emit: @Sendable (RecognitionEvent) async throws -> Void
     ) async throws where Audio.Element == [Int16] {
-        let decoder = try await self.pool.acquire()
-        do {
+        // A session that throws leaves the decoder mid-utterance: the next session's beginSession() discards that.
+        try await self.pool.withResource { decoder in
             try await self.threadPool.runIfActive { try decoder.beginSession() }
             try await onStart()
             for try await chunk in audio where !chunk.isEmpty {
@@ -89,11 +89,6 @@ public final class PocketSphinxRecognizer: SpeechRecognizer, CapacityReporting, 
             for event in try await self.threadPool.runIfActive({ try decoder.finishSession() }) {
                 try await emit(event)
             }
-        } catch {
-            // The next session's beginSession() discards whatever this one left in the decoder.
-            await self.pool.release(decoder)
-            throw error
         }
-        await self.pool.release(decoder)
     }
 }

@@ -76,6 +76,20 @@ public actor LendingPool<Resource: Sendable> {
         }
     }
 
+    /// Runs `body` with a resource (waiting for one like ``acquire()``) and gives it back afterwards, whether `body`
+    /// returns or throws. `body` runs on the caller's executor, not the pool's.
+    public nonisolated(nonsending) func withResource<T>(_ body: (Resource) async throws -> T) async throws -> T {
+        let resource = try await self.acquire()
+        do {
+            let result = try await body(resource)
+            await self.release(resource)
+            return result
+        } catch {
+            await self.release(resource)
+            throw error
+        }
+    }
+
     /// A borrower is done with its resource: the longest waiter gets it, else it goes idle.
     public func release(_ resource: Resource) {
         if !self.waiters.isEmpty {

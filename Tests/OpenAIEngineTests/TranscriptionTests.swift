@@ -83,4 +83,20 @@ struct TranscriptionTests {
         await pool.release(0)
         #expect(await pool.tryAcquire() == 0)
     }
+
+    @Test("withResource gives the permit back whether its body returns or throws")
+    func withResource() async throws {
+        let pool = LendingPool(resources: [7], queueCapacity: 0, queueTimeout: .seconds(1), noun: "requests")
+        let lent = try await pool.withResource { permit in
+            #expect(await pool.tryAcquire() == nil)
+            return permit
+        }
+        let inUseAfterReturn = await pool.inUse
+        #expect(lent == 7 && inUseAfterReturn == 0)
+        await #expect(throws: RecognitionError.self) {
+            try await pool.withResource { _ in throw RecognitionError.busy() }
+        }
+        #expect(await pool.inUse == 0)
+        #expect(await pool.tryAcquire() == 7)
+    }
 }
