@@ -108,6 +108,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Engine `whisper`: the gateway runs the faster-whisper sidecar (sidecars/whisper) itself and keeps it up.
+        .target(
+            name: "WhisperSidecar",
+            dependencies: [
+                "OpenAIEngine",
+                "SpeechEngine",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // `realtime-voice doctor`: probes a deployment and names the cause of each failure.
         .target(
             name: "RealtimeVoiceDoctor",
@@ -131,6 +146,7 @@ let package = Package(
                 "PocketSphinxEngine",
                 "TencentEngine",
                 "OpenAIEngine",
+                "WhisperSidecar",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "WSCore", package: "swift-websocket"),
@@ -158,6 +174,7 @@ let package = Package(
                 "RealtimeVoiceAudio",
                 "SpeechEngine",
                 "PocketSphinxEngine",
+                "WhisperSidecar",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "NIOCore", package: "swift-nio"),

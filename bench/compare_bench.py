@@ -228,7 +228,7 @@ def main() -> int:
     logs = out.with_suffix("")
     logs.mkdir(parents=True, exist_ok=True)
     servers = {
-        "ours": Server("ours", [str(binary), "serve", "--host", "127.0.0.1", "--port", "{port}", "--token", TOKEN, "--decoders", "1",
+        "ours": Server("ours", [str(binary), "serve", "--host", "127.0.0.1", "--port", "{port}", "--token", TOKEN, "--engine", "pocketsphinx", "--decoders", "1",
                                 "--log-level", "warning"], {}, logs / "ours.log"),
         "node": Server("node", ["node", str(ROOT / "bench" / "node" / "server.js"), "--host", "127.0.0.1", "--port", "{port}", "--token", TOKEN],
                        {"NODE_PATH": NODE_PATH}, logs / "node.log"),

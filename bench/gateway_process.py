@@ -36,11 +36,13 @@ def rss_mib(pid: int) -> float:
 
 @contextmanager
 def gateway_process(port: int, log: Path, *arguments: str, env: dict | None = None):
-    """`serve` on 127.0.0.1:`port` with token `bench` and `arguments` (and `env` added to the environment), its
-    output in `log`; stopped on exit."""
+    """`serve` on 127.0.0.1:`port` with token `bench` and `arguments` (engine pocketsphinx unless they name one), and
+    `env` added to the environment; its output in `log`; stopped on exit."""
+    # The benchmarks name their engine; one that does not gets pocketsphinx, as before whisper became the default.
+    chosen = any(a == "--engine" or a.startswith("--engine=") for a in arguments) or "REALTIME_VOICE_ENGINE" in (env or {})
     server = subprocess.Popen(
         [str(BIN / "realtime-voice"), "serve", "--host", "127.0.0.1", "--port", str(port), "--token", "bench",
-         "--log-level", "warning", *arguments],
+         "--log-level", "warning", *([] if chosen else ["--engine", "pocketsphinx"]), *arguments],
         stdout=open(log, "w"), stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
     )
     try:

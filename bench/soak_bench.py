@@ -803,7 +803,7 @@ def main() -> int:
     binary = Path(options.binary).resolve()
     port = free_port()
     log = options.out.with_suffix(".server.log")
-    server_args = ["--decoders", str(options.decoders), "--queue-size", str(options.queue_size),
+    server_args = ["--engine", "pocketsphinx", "--decoders", str(options.decoders), "--queue-size", str(options.queue_size),
                    "--queue-timeout", f"{options.queue_timeout:g}", "--idle-timeout", f"{options.idle_timeout:g}"]
     argv = [str(binary), "serve", "--host", "127.0.0.1", "--port", str(port), "--token", TOKEN, *server_args, "--log-level", "info"]
     started = time.monotonic()

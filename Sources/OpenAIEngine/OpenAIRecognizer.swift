@@ -15,17 +15,24 @@ import Synchronization
 /// uploads together at most ``OpenAIConfiguration/maxConcurrentRequests``: a partial that finds none free is
 /// skipped; the request started when speech stops, a final's and an upload wait in a bounded queue (so that they go
 /// before partials), else `busy`.
+///
+/// The same engine serves `whisper`, the sidecar the gateway runs itself: then ``upstream`` says whether that process
+/// is up, which languages its model takes, and requests made while it is down fail with `engine_unavailable`.
 public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, CapacityReporting, Service {
-    public let name = "openai"
+    public let name: String
     public let sampleRate = 16_000
     public let configuration: OpenAIConfiguration
+    /// The managed process behind the base URL, if the gateway runs it.
+    let upstream: (any ManagedUpstream)?
     let client: TranscriptionClient
     private let http: HTTPClient
     let requests: LendingPool<Int>
     let logger: Logger
 
-    public init(configuration: OpenAIConfiguration, logger: Logger) {
+    public init(name: String = "openai", configuration: OpenAIConfiguration, upstream: (any ManagedUpstream)? = nil, logger: Logger) {
+        self.name = name
         self.configuration = configuration
+        self.upstream = upstream
         self.logger = logger
         var httpConfiguration = HTTPClient.Configuration()
         httpConfiguration.timeout = .init(connect: TimeAmount(configuration.connectTimeout))
@@ -33,7 +40,7 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
         // A refused connection fails the request at once; the client's own single retry (after a backoff) follows.
         httpConfiguration.connectionPool.retryConnectionEstablishment = false
         self.http = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: httpConfiguration)
-        self.client = TranscriptionClient(configuration: configuration, http: self.http, logger: logger)
+        self.client = TranscriptionClient(configuration: configuration, http: self.http, upstream: upstream, logger: logger)
         self.requests = LendingPool(
             resources: Array(0..<max(1, configuration.maxConcurrentRequests)),
             queueCapacity: configuration.requestQueue,
@@ -42,13 +49,29 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
         )
     }
 
-    public var isReady: Bool { true }
+    public var isReady: Bool { self.state == .ready }
 
-    /// The `lang` that lets the upstream detect the language.
-    static let autoLanguage = "auto"
+    public var state: EngineState { self.upstream?.state ?? .ready }
 
-    /// The upstream decides; an unsupported language comes back as `upstream_rejected` with its message.
-    public func supports(language: String) -> Bool { true }
+    /// For `/metrics`: restarts of the managed upstream; nil for an external one.
+    public var upstreamRestarts: Int? { self.upstream?.restarts }
+
+    /// A managed upstream answers from its model's languages (`auto` always: an English-only model answers English);
+    /// an external one decides itself, and an unsupported language comes back as `upstream_rejected` with its message.
+    public func supports(language: String) -> Bool {
+        guard let primary = LanguageTag.primary(language) else { return true }
+        guard let languages = self.upstream?.languages else { return true }
+        return languages.contains(primary)
+    }
+
+    /// Like OpenAI's API: a request that names no language lets the model detect it.
+    public var defaultLanguage: String { LanguageTag.auto }
+
+    /// `engine_unavailable` when the managed upstream is not ready: a session or upload is refused at once.
+    func checkAvailable() throws(RecognitionError) {
+        guard let upstream = self.upstream, upstream.state != .ready else { return }
+        throw .engineUnavailable("The \(self.name) engine is not available: \(upstream.unavailableReason). Try again in a few seconds.")
+    }
 
     /// Upstream requests in flight and waiting, for metrics.
     public func usage() async -> (inUse: Int, queued: Int) {
@@ -64,11 +87,7 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
 
     /// The ISO-639-1 code OpenAI's `language` takes, from a tag like `en-US` (`zh-HK` → `zh`, `yue` stays); nil for
     /// `auto`, which sends no `language` so that the server detects it.
-    static func isoLanguage(_ tag: String) -> String? {
-        if tag.lowercased() == Self.autoLanguage { return nil }
-        let primary = tag.split(separator: "-").first.map { String($0).lowercased() } ?? ""
-        return primary.isEmpty ? nil : primary
-    }
+    static func isoLanguage(_ tag: String) -> String? { LanguageTag.primary(tag) }
 
     // MARK: One-shot
 
@@ -76,6 +95,7 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
     static let maxPieceSeconds = 600
 
     public func recognizeRecording(_ samples: [Int16], options: RecognitionOptions) async throws -> [RecognizedSegment] {
+        try self.checkAvailable()
         let rate = options.sampleRate ?? self.sampleRate
         var segments: [RecognizedSegment] = []
         for piece in RecordingSplitter.pieces(samples, maxSamples: Self.maxPieceSeconds * rate, frameSamples: rate / 10) {
@@ -96,6 +116,7 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
         onStart: @Sendable () async throws -> Void,
         emit: @Sendable (RecognitionEvent) async throws -> Void
     ) async throws where Audio.Element == [Int16] {
+        try self.checkAvailable()
         let rate = options.sampleRate ?? self.sampleRate
         let detector: VoiceActivityDetector
         do {

@@ -203,7 +203,8 @@ final class SegmentedSession {
             index: self.index, text: transcription.text,
             startMs: words.first?.startMs ?? offsetMs + speechStart,
             endMs: words.last?.endMs ?? offsetMs + speechEnd,
-            words: words
+            words: words,
+            language: transcription.language
         )
     }
 }

@@ -13,6 +13,9 @@ struct Transcription: Sendable, Equatable {
     var segments: [Segment]
     /// Nil when the server gave no word times.
     var words: [RecognizedWord]?
+    /// The language the server detected or was told, as a gateway tag (``LanguageTag/detected(_:)``); nil when
+    /// it did not say (plain `json`).
+    var language: String?
 
     /// `verbose_json` or `json` as OpenAI documents them; unknown fields are ignored.
     struct Body: Decodable {
@@ -32,12 +35,14 @@ struct Transcription: Sendable, Equatable {
         let text: String
         let segments: [Segment]?
         let words: [Word]?
+        let language: String?
     }
 
-    init(text: String, segments: [Segment], words: [RecognizedWord]?) {
+    init(text: String, segments: [Segment], words: [RecognizedWord]?, language: String? = nil) {
         self.text = text
         self.segments = segments
         self.words = words
+        self.language = language
     }
 
     init(_ body: Body) {
@@ -50,6 +55,7 @@ struct Transcription: Sendable, Equatable {
                 return text.isEmpty ? nil : RecognizedWord(text: text, startMs: ms(word.start), endMs: ms(word.end), confidence: word.probability ?? 1)
             }
         }
+        self.language = body.language.flatMap(LanguageTag.detected)
     }
 
     /// This answer as segments of a stream, shifted by `offsetMs`: one per upstream segment, each with the words
@@ -58,7 +64,12 @@ struct Transcription: Sendable, Equatable {
         let words = (self.words ?? []).map { RecognizedWord(text: $0.text, startMs: $0.startMs + offsetMs, endMs: $0.endMs + offsetMs, confidence: $0.confidence) }
         guard !self.segments.isEmpty else {
             guard !self.text.isEmpty else { return [] }
-            return [RecognizedSegment(index: firstIndex, text: self.text, startMs: words.first?.startMs ?? offsetMs, endMs: words.last?.endMs ?? offsetMs + durationMs, words: words)]
+            return [
+                RecognizedSegment(
+                    index: firstIndex, text: self.text, startMs: words.first?.startMs ?? offsetMs, endMs: words.last?.endMs ?? offsetMs + durationMs,
+                    words: words, language: self.language
+                )
+            ]
         }
         var remaining = words[...]
         var result: [RecognizedSegment] = []
@@ -69,7 +80,10 @@ struct Transcription: Sendable, Equatable {
             remaining = remaining.dropFirst(inside.count)
             guard !segment.text.isEmpty else { continue }
             result.append(
-                RecognizedSegment(index: firstIndex + result.count, text: segment.text, startMs: segment.startMs + offsetMs, endMs: end, words: Array(inside))
+                RecognizedSegment(
+                    index: firstIndex + result.count, text: segment.text, startMs: segment.startMs + offsetMs, endMs: end, words: Array(inside),
+                    language: self.language
+                )
             )
         }
         return result

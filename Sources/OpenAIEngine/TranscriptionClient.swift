@@ -20,13 +20,16 @@ import Synchronization
 final class TranscriptionClient: Sendable {
     let configuration: OpenAIConfiguration
     private let http: HTTPClient
+    /// The managed process behind the URL, if the gateway runs it: a failure while it is down is `engine_unavailable`.
+    private let upstream: (any ManagedUpstream)?
     private let logger: Logger
     /// False once the server refused the verbose request form.
     private let verboseSupported = Atomic<Bool>(true)
 
-    init(configuration: OpenAIConfiguration, http: HTTPClient, logger: Logger) {
+    init(configuration: OpenAIConfiguration, http: HTTPClient, upstream: (any ManagedUpstream)? = nil, logger: Logger) {
         self.configuration = configuration
         self.http = http
+        self.upstream = upstream
         self.logger = logger
     }
 
@@ -49,7 +52,13 @@ final class TranscriptionClient: Sendable {
                 attempt += 1
                 try? await Task.sleep(for: self.configuration.retryBackoff)
                 if Task.isCancelled { throw RecognitionError(code: "upstream_failed", message: "Cancelled.") }
-            case .retryable(let error), .failed(let error):
+            case .retryable(let error):
+                // The managed sidecar died under this request (or was already restarting): say so, not "failed".
+                if let upstream = self.upstream, upstream.state != .ready {
+                    throw .engineUnavailable("The local Whisper engine is not available: \(upstream.unavailableReason). Try again in a few seconds.")
+                }
+                throw error
+            case .failed(let error):
                 throw error
             case .refusedVerbose(let error):
                 throw error

@@ -30,8 +30,9 @@ public final class PocketSphinxRecognizer: SpeechRecognizer, CapacityReporting, 
 
     public var isReady: Bool { self.ready.load(ordering: .acquiring) }
 
+    /// US English; `auto` too, which for an English-only engine means English.
     public func supports(language: String) -> Bool {
-        language.lowercased().hasPrefix("en")
+        language == LanguageTag.auto || language.lowercased().hasPrefix("en")
     }
 
     /// Decoders in use and sessions waiting, for `/health` and metrics.

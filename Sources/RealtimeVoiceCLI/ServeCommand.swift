@@ -27,7 +27,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on; 0 picks a free one. [env: PORT] (default: 8080)")
     var port: Int?
 
-    @Option(help: "Default engine for sessions that do not choose one. [env: REALTIME_VOICE_ENGINE] (default: pocketsphinx)")
+    @Option(help: "Default engine for sessions that do not choose one: whisper (offline Mandarin and English, the gateway runs the sidecar), pocketsphinx (US English, no Python), tencent, openai. [env: REALTIME_VOICE_ENGINE] (default: whisper)")
     var engine: String?
 
     @Option(name: .customLong("token"), help: "An accepted client token; repeat for more. [env: REALTIME_VOICE_TOKENS, comma-separated]")
@@ -81,6 +81,24 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "PocketSphinx model folder. [env: REALTIME_VOICE_MODEL_DIR] (default: \(PocketSphinxConfiguration.defaultModelDirectory))")
     var modelDir: String?
 
+    @Option(help: "Engine whisper: base (multilingual), tiny.en (English only, faster) or a CTranslate2 Whisper model folder. [env: REALTIME_VOICE_WHISPER_MODEL] (default: base)")
+    var whisperModel: String?
+
+    @Option(help: "Engine whisper: the sidecar folder (server.py and the .venv that 'make whisper-sidecar' makes). [env: REALTIME_VOICE_WHISPER_SIDECAR] (default: ./sidecars/whisper)")
+    var whisperSidecar: String?
+
+    @Option(help: "Engine whisper: CPU threads of one inference. [env: REALTIME_VOICE_WHISPER_THREADS] (default: CPU count)")
+    var whisperThreads: Int?
+
+    @Option(help: "Engine whisper: inferences at once (each one more model in memory's worth of work, ~150 MB); waiting happens in the gateway's queue. [env: REALTIME_VOICE_WHISPER_MAX_CONCURRENT] (default: 1)")
+    var whisperMaxConcurrent: Int?
+
+    @Option(help: "Engine whisper: the sidecar's loopback port; 0 picks a free one. [env: REALTIME_VOICE_WHISPER_PORT] (default: 0)")
+    var whisperPort: Int?
+
+    @Flag(help: "Run engine whisper even when it is not the default engine (sessions choose it with engine=whisper). [env: REALTIME_VOICE_ENABLE_WHISPER=1]")
+    var enableWhisper = false
+
     @Option(help: "Base URL of an OpenAI-compatible transcription API, /v1 included; enables engine openai. [env: OPENAI_BASE_URL] (default: \(OpenAIConfiguration.defaultBaseURL))")
     var openaiBaseUrl: String?
 
@@ -90,22 +108,22 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The model field sent upstream. [env: REALTIME_VOICE_OPENAI_MODEL] (default: whisper-1)")
     var openaiModel: String?
 
-    @Option(help: "Seconds to wait for one upstream answer (then one retry). [env: REALTIME_VOICE_OPENAI_TIMEOUT] (default: 30)")
+    @Option(help: "Engines openai and whisper: seconds to wait for one upstream answer (then one retry). [env: REALTIME_VOICE_OPENAI_TIMEOUT] (default: 30)")
     var openaiTimeout: Double?
 
-    @Option(help: "Upstream requests in flight at once, all sessions and uploads together. [env: REALTIME_VOICE_OPENAI_MAX_REQUESTS] (default: 4)")
+    @Option(help: "Engine openai: upstream requests in flight at once, all sessions and uploads together. [env: REALTIME_VOICE_OPENAI_MAX_REQUESTS] (default: 4)")
     var openaiMaxRequests: Int?
 
-    @Option(help: "Requests (finals, uploads) that may wait for a free one; more are answered busy. [env: REALTIME_VOICE_OPENAI_QUEUE] (default: 16)")
+    @Option(help: "Engines openai and whisper: requests (finals, uploads) that may wait for a free one; more are answered busy. [env: REALTIME_VOICE_OPENAI_QUEUE] (default: 16)")
     var openaiQueue: Int?
 
-    @Option(help: "Streaming: seconds of new audio between partials of an open segment. [env: REALTIME_VOICE_OPENAI_PARTIAL_INTERVAL] (default: 1)")
+    @Option(help: "Engines openai and whisper, streaming: seconds of new audio between partials of an open segment. [env: REALTIME_VOICE_OPENAI_PARTIAL_INTERVAL] (default: 1)")
     var openaiPartialInterval: Double?
 
-    @Option(help: "Streaming: longest segment in seconds, cut at its quietest point. [env: REALTIME_VOICE_OPENAI_MAX_SEGMENT] (default: 15)")
+    @Option(help: "Engines openai and whisper, streaming: longest segment in seconds, cut at its quietest point. [env: REALTIME_VOICE_OPENAI_MAX_SEGMENT] (default: 15)")
     var openaiMaxSegment: Double?
 
-    @Option(help: "Streaming: WebRTC VAD aggressiveness 0-3 (3 drops the most noise). [env: REALTIME_VOICE_VAD_MODE] (default: 2)")
+    @Option(help: "Engines openai and whisper, streaming: WebRTC VAD aggressiveness 0-3 (3 drops the most noise). [env: REALTIME_VOICE_VAD_MODE] (default: 2)")
     var vadMode: Int?
 
     @Option(help: "On SIGTERM/SIGINT, seconds that streams (finals, then server_shutting_down, close 1001) and uploads get to finish before exit. [env: REALTIME_VOICE_DRAIN_TIMEOUT] (default: 30)")

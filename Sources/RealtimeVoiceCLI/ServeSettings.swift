@@ -6,6 +6,7 @@ import OpenAIEngine
 import PocketSphinxEngine
 import RealtimeVoiceServer
 import TencentEngine
+import WhisperSidecar
 
 /// Resolves `serve`'s flags and environment into a ``GatewayConfiguration``: flag, else variable, else default.
 struct ServeSettings {
@@ -24,7 +25,7 @@ struct ServeSettings {
         configuration.host = try lookup.value(command.host, "REALTIME_VOICE_HOST", { $0 }) ?? "0.0.0.0"
         configuration.port = try lookup.value(command.port, "PORT", Int.init) ?? 8080
         guard (0...65535).contains(configuration.port) else { throw ValidationError("The port must be 0-65535.") }
-        configuration.engine = try lookup.value(command.engine, "REALTIME_VOICE_ENGINE", { $0 }) ?? "pocketsphinx"
+        configuration.engine = try lookup.value(command.engine, "REALTIME_VOICE_ENGINE", { $0 }) ?? "whisper"
         if let instance = environment["REALTIME_VOICE_INSTANCE_ID"], !instance.isEmpty {
             configuration.instanceID = instance
         }
@@ -85,12 +86,18 @@ struct ServeSettings {
         configuration.tencent = try Self.tencent(environment: environment, selected: configuration.engine == "tencent")
         configuration.drainTime = try lookup.seconds(command.drainTimeout, "REALTIME_VOICE_DRAIN_TIMEOUT", default: 30)
         configuration.publicMetrics = command.publicMetrics || ["1", "true", "yes"].contains(environment["REALTIME_VOICE_PUBLIC_METRICS"]?.lowercased() ?? "")
-        configuration.openAI = try Self.openAI(command: command, lookup: lookup, endpoint: .milliseconds(Int64(endpoint)), queueTimeout: queueTimeout)
+        let streaming = try Self.segmentedStreaming(command: command, lookup: lookup, endpoint: .milliseconds(Int64(endpoint)), queueTimeout: queueTimeout)
+        configuration.openAI = try Self.openAI(command: command, lookup: lookup, streaming: streaming)
         if configuration.engine == "openai", configuration.openAI == nil {
             throw ValidationError("--engine openai: set --openai-base-url / OPENAI_BASE_URL (a local server) or --openai-api-key / OPENAI_API_KEY (OpenAI itself).")
         }
-        guard ["pocketsphinx", "tencent", "openai"].contains(configuration.engine) else {
-            throw ValidationError("Unknown engine '\(configuration.engine)'; this build has pocketsphinx, tencent and openai.")
+        guard ["whisper", "pocketsphinx", "tencent", "openai"].contains(configuration.engine) else {
+            throw ValidationError("Unknown engine '\(configuration.engine)'; this build has whisper, pocketsphinx, tencent and openai.")
+        }
+        let enableWhisper = command.enableWhisper || ["1", "true", "yes"].contains(environment["REALTIME_VOICE_ENABLE_WHISPER"]?.lowercased() ?? "")
+        if configuration.engine == "whisper" || enableWhisper {
+            configuration.whisper = try Self.whisper(command: command, lookup: lookup)
+            configuration.whisperEngine = streaming
         }
         self.configuration = configuration
 
@@ -140,32 +147,51 @@ struct ServeSettings {
         return tencent
     }
 
+    /// Engine `whisper`: the sidecar the gateway runs. Its folder must hold server.py and a set-up .venv.
+    static func whisper(command: ServeCommand, lookup: SettingLookup) throws -> WhisperSidecarConfiguration {
+        let directory = try lookup.value(command.whisperSidecar, "REALTIME_VOICE_WHISPER_SIDECAR", { $0 }) ?? WhisperSidecarConfiguration.defaultDirectory
+        let sidecar = WhisperSidecarConfiguration(
+            directory: directory,
+            model: try lookup.value(command.whisperModel, "REALTIME_VOICE_WHISPER_MODEL", { $0 }) ?? WhisperSidecarConfiguration.defaultModel,
+            port: try lookup.value(command.whisperPort, "REALTIME_VOICE_WHISPER_PORT", Int.init) ?? 0,
+            threads: try lookup.value(command.whisperThreads, "REALTIME_VOICE_WHISPER_THREADS", Int.init) ?? ProcessInfo.processInfo.activeProcessorCount,
+            maxConcurrent: try lookup.value(command.whisperMaxConcurrent, "REALTIME_VOICE_WHISPER_MAX_CONCURRENT", Int.init) ?? 1
+        )
+        if let problem = sidecar.problem { throw ValidationError(problem) }
+        return sidecar
+    }
+
+    /// How the segmented engines (openai, whisper) stream: VAD, partials, segments, timeouts and their queue.
+    static func segmentedStreaming(command: ServeCommand, lookup: SettingLookup, endpoint: Duration, queueTimeout: Duration) throws -> OpenAIConfiguration {
+        var openAI = OpenAIConfiguration(endpoint: endpoint)
+        openAI.requestTimeout = try lookup.seconds(command.openaiTimeout, "REALTIME_VOICE_OPENAI_TIMEOUT", default: 30)
+        openAI.partialInterval = try lookup.seconds(command.openaiPartialInterval, "REALTIME_VOICE_OPENAI_PARTIAL_INTERVAL", default: 1)
+        openAI.maxSegment = try lookup.seconds(command.openaiMaxSegment, "REALTIME_VOICE_OPENAI_MAX_SEGMENT", default: 15)
+        let queue = try lookup.value(command.openaiQueue, "REALTIME_VOICE_OPENAI_QUEUE", Int.init) ?? openAI.requestQueue
+        let mode = try lookup.value(command.vadMode, "REALTIME_VOICE_VAD_MODE", Int.init) ?? openAI.vadMode
+        guard queue >= 0, (0...3).contains(mode), openAI.maxSegment >= .seconds(2) else {
+            throw ValidationError("The openai and whisper engines need a queue of 0 or more, a VAD mode 0-3 and a segment cap of at least 2 s.")
+        }
+        (openAI.requestQueue, openAI.vadMode) = (queue, mode)
+        openAI.queueTimeout = queueTimeout
+        return openAI
+    }
+
     /// The `openai` engine: on when a base URL or an API key is given (flag or environment).
-    static func openAI(
-        command: ServeCommand,
-        lookup: SettingLookup,
-        endpoint: Duration,
-        queueTimeout: Duration
-    ) throws -> OpenAIConfiguration? {
+    static func openAI(command: ServeCommand, lookup: SettingLookup, streaming: OpenAIConfiguration) throws -> OpenAIConfiguration? {
         let baseURL = try lookup.value(command.openaiBaseUrl, "OPENAI_BASE_URL", { $0 })
         let apiKey = try lookup.value(command.openaiApiKey, "OPENAI_API_KEY", { $0 })
         guard baseURL != nil || apiKey != nil else { return nil }
-        var openAI = OpenAIConfiguration(baseURL: baseURL ?? OpenAIConfiguration.defaultBaseURL, apiKey: apiKey, endpoint: endpoint)
+        var openAI = streaming
+        openAI.baseURL = baseURL ?? OpenAIConfiguration.defaultBaseURL
+        openAI.apiKey = apiKey
         guard let url = URL(string: openAI.baseURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
             throw ValidationError("The OpenAI base URL must be an http(s) URL such as http://127.0.0.1:8808/v1; got '\(openAI.baseURL)'.")
         }
         openAI.model = try lookup.value(command.openaiModel, "REALTIME_VOICE_OPENAI_MODEL", { $0 }) ?? openAI.model
-        openAI.requestTimeout = try lookup.seconds(command.openaiTimeout, "REALTIME_VOICE_OPENAI_TIMEOUT", default: 30)
-        openAI.partialInterval = try lookup.seconds(command.openaiPartialInterval, "REALTIME_VOICE_OPENAI_PARTIAL_INTERVAL", default: 1)
-        openAI.maxSegment = try lookup.seconds(command.openaiMaxSegment, "REALTIME_VOICE_OPENAI_MAX_SEGMENT", default: 15)
         let requests = try lookup.value(command.openaiMaxRequests, "REALTIME_VOICE_OPENAI_MAX_REQUESTS", Int.init) ?? openAI.maxConcurrentRequests
-        let queue = try lookup.value(command.openaiQueue, "REALTIME_VOICE_OPENAI_QUEUE", Int.init) ?? openAI.requestQueue
-        let mode = try lookup.value(command.vadMode, "REALTIME_VOICE_VAD_MODE", Int.init) ?? openAI.vadMode
-        guard requests >= 1, queue >= 0, (0...3).contains(mode), openAI.maxSegment >= .seconds(2) else {
-            throw ValidationError("The openai engine needs at least 1 request at once, a queue of 0 or more, a VAD mode 0-3 and a segment cap of at least 2 s.")
-        }
-        (openAI.maxConcurrentRequests, openAI.requestQueue, openAI.vadMode) = (requests, queue, mode)
-        openAI.queueTimeout = queueTimeout
+        guard requests >= 1 else { throw ValidationError("The openai engine needs at least 1 request at once.") }
+        openAI.maxConcurrentRequests = requests
         return openAI
     }
 

@@ -9,6 +9,7 @@ import PocketSphinxEngine
 import ServiceLifecycle
 import SpeechEngine
 import TencentEngine
+import WhisperSidecar
 
 /// The composition root: `realtime-voice serve` and the tests build the same application here.
 public enum Gateway {
@@ -30,8 +31,9 @@ public enum Gateway {
         let pocketSphinx = PocketSphinxRecognizer(configuration: configuration.pocketSphinx, logger: logger)
         let tencent = configuration.tencent.map { TencentRecognizer(configuration: $0, logger: logger) }
         let openAI = configuration.openAI.map { OpenAIRecognizer(configuration: $0, logger: logger) }
-        let cloudEngines: [any SpeechRecognizer] = [tencent as (any SpeechRecognizer)?, openAI].compactMap { $0 }
-        let engines = EngineRegistry([pocketSphinx] + cloudEngines, defaultName: configuration.engine)
+        let (sidecar, whisper) = try await Self.whisper(configuration, logger: logger)
+        let otherEngines: [any SpeechRecognizer] = [whisper as (any SpeechRecognizer)?, tencent, openAI].compactMap { $0 }
+        let engines = EngineRegistry([pocketSphinx] + otherEngines, defaultName: configuration.engine)
         guard engines.defaultEngine != nil else {
             throw ConfigurationError(description: "Unknown engine '\(configuration.engine)'; available: \(engines.names.joined(separator: ", ")).")
         }
@@ -80,9 +82,23 @@ public enum Gateway {
             router: router,
             server: server,
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            services: ([pocketSphinx, decodePool] as [any Service]) + (openAI.map { [$0] } ?? []),
+            // Stopped in reverse order after the server has drained: the Whisper sidecar last.
+            services: ([sidecar, pocketSphinx, decodePool, whisper, openAI] as [(any Service)?]).compactMap { $0 },
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger
         )
+    }
+
+    /// Engine `whisper`: the sidecar process and the engine that talks to it on loopback; nil when it is off.
+    static func whisper(_ configuration: GatewayConfiguration, logger: Logger) async throws -> (WhisperSidecar?, OpenAIRecognizer?) {
+        guard let sidecarConfiguration = configuration.whisper else { return (nil, nil) }
+        if let problem = sidecarConfiguration.problem { throw ConfigurationError(description: problem) }
+        let port = sidecarConfiguration.port == 0 ? try await LoopbackPort.free() : sidecarConfiguration.port
+        let sidecar = WhisperSidecar(configuration: sidecarConfiguration, port: port, logger: logger)
+        var engine = configuration.whisperEngine
+        engine.baseURL = sidecar.baseURL
+        engine.apiKey = nil
+        engine.maxConcurrentRequests = sidecarConfiguration.maxConcurrent
+        return (sidecar, OpenAIRecognizer(name: "whisper", configuration: engine, upstream: sidecar, logger: logger))
     }
 }

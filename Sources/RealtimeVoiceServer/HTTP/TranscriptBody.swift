@@ -13,12 +13,16 @@ public struct TranscriptBody: Codable, Sendable, Equatable {
     public let text: String
     public let duration_ms: Int
     public let engine: String
+    /// The recording's language as a tag: the one asked for, or with `lang=auto` the one the engine detected.
+    /// Absent from servers older than 0.5.
+    public let language: String?
     public let segments: [Segment]
 
-    public init(durationMs: Int, engine: String, segments: [RecognizedSegment]) {
+    public init(durationMs: Int, engine: String, language: String? = nil, segments: [RecognizedSegment]) {
         self.text = segments.transcript
         self.duration_ms = durationMs
         self.engine = engine
+        self.language = language
         self.segments = segments.map { segment in
             Segment(text: segment.text, start_ms: segment.startMs, end_ms: segment.endMs, words: segment.words.map(WordBody.init))
         }

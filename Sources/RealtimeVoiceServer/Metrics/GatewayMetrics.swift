@@ -1,5 +1,6 @@
 import Metrics
 import Prometheus
+import SpeechEngine
 
 /// The gateway's metrics, through the swift-metrics API into a Prometheus registry of this application's own
 /// (no global bootstrap: tests build several applications in one process). `GET /metrics` renders the registry.
@@ -36,6 +37,8 @@ public final class GatewayMetrics: Sendable {
         static let finalLatency = "realtime_voice_final_latency_seconds"
         static let engineInUse = "realtime_voice_engine_in_use"
         static let engineQueued = "realtime_voice_engine_queued"
+        static let engineState = "realtime_voice_engine_state"
+        static let engineRestarts = "realtime_voice_engine_restarts"
         static let uploadBytes = "realtime_voice_upload_bytes"
         static let httpRequests = "realtime_voice_http_requests_total"
         static let httpDuration = "realtime_voice_http_request_duration_seconds"
@@ -85,6 +88,18 @@ public final class GatewayMetrics: Sendable {
     func engineUsage(engine: String, inUse: Int, queued: Int) {
         Gauge(label: Name.engineInUse, dimensions: [("engine", engine)], factory: self.factory).record(inUse)
         Gauge(label: Name.engineQueued, dimensions: [("engine", engine)], factory: self.factory).record(queued)
+    }
+
+    /// An engine's state as a Prometheus enum: 1 for the current one, 0 for the others; and, for an engine whose
+    /// process the gateway runs (whisper), how often it was started again.
+    func engineState(engine: String, state: EngineState, restarts: Int?) {
+        for candidate in EngineState.allCases {
+            Gauge(label: Name.engineState, dimensions: [("engine", engine), ("state", candidate.rawValue)], factory: self.factory)
+                .record(candidate == state ? 1 : 0)
+        }
+        if let restarts {
+            Gauge(label: Name.engineRestarts, dimensions: [("engine", engine)], factory: self.factory).record(restarts)
+        }
     }
 
     /// The Prometheus text exposition (format 0.0.4).

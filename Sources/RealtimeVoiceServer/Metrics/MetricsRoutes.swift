@@ -1,4 +1,5 @@
 import Hummingbird
+import OpenAIEngine
 import SpeechEngine
 
 /// `GET /metrics`: the Prometheus text format. Engine capacity gauges are read at each scrape.
@@ -9,6 +10,7 @@ struct MetricsRoutes<Context: RequestContext>: Sendable {
     func add(to router: Router<Context>) {
         router.get(RouterPath(Paths.metrics)) { _, _ -> Response in
             for engine in self.engines.all {
+                self.metrics.engineState(engine: engine.name, state: engine.state, restarts: (engine as? OpenAIRecognizer)?.upstreamRestarts)
                 guard let reporting = engine as? any CapacityReporting else { continue }
                 let usage = await reporting.usage()
                 self.metrics.engineUsage(engine: engine.name, inUse: usage.inUse, queued: usage.queued)

@@ -77,7 +77,7 @@ struct OpenAITranscriptionRoutes<Context: RequestContext>: Sendable {
 
     static func verbose(_ result: UploadRecognizer.Result, words: Bool) -> VerboseBody {
         VerboseBody(
-            language: Locale(identifier: "en").localizedString(forLanguageCode: String(result.language.prefix(2)))?.lowercased() ?? result.language,
+            language: result.language.flatMap(LanguageTag.primary).flatMap { Locale(identifier: "en").localizedString(forLanguageCode: $0)?.lowercased() } ?? "unknown",
             duration: Double(result.durationMs) / 1000,
             text: result.text,
             segments: result.segments.enumerated().map { index, segment in

@@ -4,7 +4,7 @@ import SpeechEngine
 
 /// `POST /api/realtime-voice/recognize`: one-shot recognition of an uploaded recording (what `wx.uploadFile` sends).
 ///
-/// Answers `{"code":0,"message":"ok","data":{"text":…,"duration_ms":…,"engine":…,"segments":[…]}}`; failures keep the
+/// Answers `{"code":0,"message":"ok","data":{"text":…,"duration_ms":…,"engine":…,"language":…,"segments":[…]}}`; failures keep the
 /// envelope with a non-zero `code` (the HTTP status) and a stable `error`.
 struct RecognizeRoutes<Context: RequestContext>: Sendable {
     struct Envelope: Encodable {
@@ -29,6 +29,6 @@ struct RecognizeRoutes<Context: RequestContext>: Sendable {
     }
 
     static func data(_ result: UploadRecognizer.Result) -> TranscriptBody {
-        TranscriptBody(durationMs: result.durationMs, engine: result.engine, segments: result.segments)
+        TranscriptBody(durationMs: result.durationMs, engine: result.engine, language: result.language, segments: result.segments)
     }
 }

@@ -13,7 +13,8 @@ final class UploadRecognizer: Sendable {
         var text: String
         var durationMs: Int
         var engine: String
-        var language: String
+        /// The language asked for; with `auto`, the one the engine detected (nil when it heard nothing).
+        var language: String?
         var segments: [RecognizedSegment]
     }
 
@@ -35,14 +36,7 @@ final class UploadRecognizer: Sendable {
 
     /// Recognises an upload; `endpoint` (`recognize`, `transcriptions`) labels its metrics.
     func recognize(_ upload: UploadedAudio, endpoint: String, engineName: String?, language: String?, sampleRate: String?) async throws(GatewayError) -> Result {
-        let engineName = engineName.flatMap { $0.isEmpty ? nil : $0 } ?? self.engines.defaultName
-        guard let engine = self.engines[engineName] else {
-            throw GatewayError.unknownEngine("Unknown engine '\(engineName)'; this server has: \(self.engines.names.joined(separator: ", ")).")
-        }
-        let language = language.flatMap { $0.isEmpty ? nil : $0 } ?? "en-US"
-        guard engine.supports(language: language) else {
-            throw GatewayError.unsupportedLanguage("The \(engine.name) engine does not recognise '\(language)'.")
-        }
+        let (engine, language) = try self.engines.resolve(engine: engineName, language: language)
         guard self.inFlight.add(1, ordering: .relaxed).newValue <= self.limits.maxConcurrent else {
             self.inFlight.subtract(1, ordering: .relaxed)
             self.metrics.sessionStarted(endpoint: endpoint, engine: engine.name)
@@ -80,6 +74,9 @@ final class UploadRecognizer: Sendable {
             }
         } catch let error as RecognitionError where error.code == "busy" {
             throw Self.busy(error.message)
+        } catch let error as RecognitionError where error.code == RecognitionError.engineUnavailableCode {
+            // The engine's process is restarting: like busy, worth retrying in a few seconds.
+            throw GatewayError(status: .serviceUnavailable, code: error.code, message: error.message, headers: [.retryAfter: "5"])
         } catch let error as RecognitionError {
             // An upstream engine (Tencent) that refused or failed: the gateway is fine, what is behind it is not.
             let status: HTTPResponse.Status = error.code.hasPrefix("upstream_") ? .badGateway : .internalServerError
@@ -95,7 +92,8 @@ final class UploadRecognizer: Sendable {
             text: segments.transcript,
             durationMs: samples.count * 1000 / engine.sampleRate,
             engine: engine.name,
-            language: language,
+            // With `auto`, the language the engine heard (`zh-CN`, `en-US`), when it says.
+            language: language == LanguageTag.auto ? segments.detectedLanguage : language,
             segments: segments
         )
     }

@@ -5,14 +5,15 @@ import SpeechEngine
 enum ServerMessage: Encodable, Sendable {
     case ready(sessionID: String, engine: String, sampleRate: Int)
     case partial(segment: Int, text: String)
-    case final(RecognizedSegment)
+    /// A segment's final text; `language` is the segment's as the engine heard it, else the session's (nil for `auto`).
+    case final(RecognizedSegment, language: String?)
     case completed(sessionID: String, durationMs: Int)
     case error(code: String, message: String)
     case pong
 
     private enum Key: String, CodingKey {
         case type, sessionID = "session_id", engine, sampleRate = "sample_rate", segment, text
-        case startMs = "start_ms", endMs = "end_ms", words, durationMs = "duration_ms", code, message
+        case startMs = "start_ms", endMs = "end_ms", words, language, durationMs = "duration_ms", code, message
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -27,8 +28,9 @@ enum ServerMessage: Encodable, Sendable {
             try container.encode("partial", forKey: .type)
             try container.encode(segment, forKey: .segment)
             try container.encode(text, forKey: .text)
-        case .final(let segment):
+        case .final(let segment, let language):
             try container.encode("final", forKey: .type)
+            try container.encodeIfPresent(segment.language ?? language, forKey: .language)
             try container.encode(segment.index, forKey: .segment)
             try container.encode(segment.text, forKey: .text)
             try container.encode(segment.startMs, forKey: .startMs)

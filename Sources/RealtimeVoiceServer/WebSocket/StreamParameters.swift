@@ -30,15 +30,8 @@ struct StreamParameters: Sendable {
         } else {
             self.sampleRate = 16_000
         }
-        let engineName = parameters.get("engine").flatMap { $0.isEmpty ? nil : $0 } ?? engines.defaultName
-        guard let engine = engines[engineName] else {
-            throw GatewayError.unknownEngine("Unknown engine '\(engineName)'; this server has: \(engines.names.joined(separator: ", ")).")
-        }
-        self.engine = engine
-        self.language = parameters.get("lang").flatMap { $0.isEmpty ? nil : $0 } ?? "en-US"
-        guard engine.supports(language: self.language) else {
-            throw GatewayError.unsupportedLanguage("The \(engine.name) engine does not recognise '\(self.language)'.")
-        }
+        (self.engine, self.language) = try engines.resolve(engine: parameters.get("engine"), language: parameters.get("lang"))
+        let engine = self.engine
         self.engineSampleRate = engine.sampleRate(forInput: self.sampleRate)
         var extra: [String: String] = [:]
         for (name, value) in parameters where !Self.gatewayNames.contains(String(name)) {
@@ -50,21 +43,4 @@ struct StreamParameters: Sendable {
     var recognitionOptions: RecognitionOptions {
         RecognitionOptions(language: self.language, sampleRate: self.engineSampleRate, parameters: self.engineParameters)
     }
-}
-
-/// The engines this server runs, by name.
-public struct EngineRegistry: Sendable {
-    private let engines: [String: any SpeechRecognizer]
-    public let defaultName: String
-
-    public init(_ engines: [any SpeechRecognizer], defaultName: String) {
-        self.engines = Dictionary(engines.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        self.defaultName = defaultName
-    }
-
-    public subscript(name: String) -> (any SpeechRecognizer)? { self.engines[name] }
-    public var names: [String] { self.engines.keys.sorted() }
-    /// Every engine, by name.
-    public var all: [any SpeechRecognizer] { self.names.compactMap { self.engines[$0] } }
-    public var defaultEngine: (any SpeechRecognizer)? { self.engines[self.defaultName] }
 }

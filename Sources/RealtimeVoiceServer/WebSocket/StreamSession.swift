@@ -213,7 +213,7 @@ struct StreamSession: Sendable {
                     }
                     if let firstAudio { self.metrics.firstPartialLatency(engine: self.parameters.engine.name, clock.now - firstAudio) }
                 case .final(let segment):
-                    try await outbound.write(.text(ServerMessage.final(segment).jsonText))
+                    try await outbound.write(.text(ServerMessage.final(segment, language: self.parameters.language == LanguageTag.auto ? nil : self.parameters.language).jsonText))
                     if let arrived = state.withLockedValue({ $0.arrivals.arrival(of: segment.endMs) }) {
                         self.metrics.finalLatency(engine: self.parameters.engine.name, clock.now - arrived)
                     }

@@ -24,10 +24,10 @@ struct StreamSessionError: Error, Sendable {
         .init(code: "max_duration", message: "The session reached its maximum length of \(limit).", closeCode: .normalClosure)
     }
 
-    /// Engine errors: `busy` closes with 1013 (try again later), others with 1011.
+    /// Engine errors: `busy` and `engine_unavailable` close with 1013 (try again later), others with 1011.
     static func engine(_ error: RecognitionError) -> Self {
         switch error.code {
-        case "busy": .init(code: error.code, message: error.message, closeCode: .unknown(1013))
+        case "busy", RecognitionError.engineUnavailableCode: .init(code: error.code, message: error.message, closeCode: .unknown(1013))
         case "server_shutting_down": .init(code: error.code, message: error.message, closeCode: .goingAway)
         default: .init(code: error.code, message: error.message, closeCode: .unexpectedServerError)
         }

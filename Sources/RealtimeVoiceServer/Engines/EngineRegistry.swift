@@ -1,0 +1,36 @@
+import SpeechEngine
+
+/// The engines this server runs, by name, and the one place that turns what a request asked for (`engine`, `lang`
+/// on the stream's query, an upload's form fields) into an engine and a language tag it takes.
+public struct EngineRegistry: Sendable {
+    private let engines: [String: any SpeechRecognizer]
+    public let defaultName: String
+
+    public init(_ engines: [any SpeechRecognizer], defaultName: String) {
+        self.engines = Dictionary(engines.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.defaultName = defaultName
+    }
+
+    public subscript(name: String) -> (any SpeechRecognizer)? { self.engines[name] }
+    public var names: [String] { self.engines.keys.sorted() }
+    /// Every engine, by name.
+    public var all: [any SpeechRecognizer] { self.names.compactMap { self.engines[$0] } }
+    public var defaultEngine: (any SpeechRecognizer)? { self.engines[self.defaultName] }
+
+    /// The engine named (else the default one) and the language asked for, normalised (`zh`, `cmn` → `zh-CN`;
+    /// ``LanguageTag``), else that engine's default. Refuses, before any audio is read, an unknown engine
+    /// (`unknown_engine`) and a language the engine cannot recognise (`unsupported_language`).
+    func resolve(engine requestedEngine: String?, language requestedLanguage: String?) throws(GatewayError) -> (engine: any SpeechRecognizer, language: String) {
+        let name = requestedEngine.flatMap { $0.isEmpty ? nil : $0 } ?? self.defaultName
+        guard let engine = self.engines[name] else {
+            throw GatewayError.unknownEngine("Unknown engine '\(name)'; this server has: \(self.names.joined(separator: ", ")).")
+        }
+        let language = requestedLanguage.flatMap { $0.isEmpty ? nil : LanguageTag.normalized($0) } ?? engine.defaultLanguage
+        guard engine.supports(language: language) else {
+            let others = self.all.filter { $0.name != engine.name && $0.supports(language: language) }.map(\.name)
+            let hint = others.isEmpty ? "" : " Engines here that do: \(others.joined(separator: ", ")) (engine=\(others[0]))."
+            throw GatewayError.unsupportedLanguage("The \(engine.name) engine does not recognise '\(language)'.\(hint)")
+        }
+        return (engine, language)
+    }
+}

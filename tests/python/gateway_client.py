@@ -1,0 +1,80 @@
+"""Clients of a test gateway: an upload to /api/realtime-voice/recognize and a stream on /api/realtime-voice/stream,
+as a mini-program would make them, plus small checks on their answers. Shared by the test modules."""
+import array
+import asyncio
+import contextlib
+import json
+import urllib.error
+import urllib.request
+import uuid
+
+import websockets
+
+from conftest import TOKEN, Server
+
+
+def multipart(fields: dict, files: dict) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()]
+    for name, data in files.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="audio.wav"\r\n'
+                     f"Content-Type: audio/wav\r\n\r\n".encode() + data + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def upload(server: Server, path, **fields) -> tuple[int, dict]:
+    """POST /api/realtime-voice/recognize with the file in `audio`; returns the HTTP status and the JSON body."""
+    body, content_type = multipart(fields, {"audio": path.read_bytes()})
+    request = urllib.request.Request(f"http://127.0.0.1:{server.port}/api/realtime-voice/recognize", data=body,
+                                     headers={"Content-Type": content_type, "token": TOKEN})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def stream_url(server: Server, **query) -> str:
+    return server.url("/api/realtime-voice/stream", token=TOKEN, **query)
+
+
+async def stream(url: str, pcm: bytes, frame_ms: int = 100, realtime: bool = True):
+    """Waits for `ready`, then sends PCM frame i at t0 + i * frame_ms (real-time pace, no drift), then `end`.
+
+    Returns (events, close code); every event after `ready` has `_at`, its arrival in seconds after t0."""
+    loop = asyncio.get_running_loop()
+    async with websockets.connect(url, max_size=2**20) as ws:
+        events = [json.loads(await ws.recv())]
+        t0 = loop.time()
+        step = 32 * frame_ms
+
+        async def send():
+            for i, start in enumerate(range(0, len(pcm), step)):
+                if realtime:
+                    await asyncio.sleep(max(0.0, t0 + i * frame_ms / 1000 - loop.time()))
+                await ws.send(pcm[start:start + step])
+            await ws.send(json.dumps({"type": "end"}))
+
+        sender = asyncio.create_task(send())
+        try:
+            async for message in ws:
+                events.append({**json.loads(message), "_at": loop.time() - t0})
+        except websockets.ConnectionClosedError:
+            pass  # an error close (1011, 1013) ends the iteration with an exception
+        finally:
+            sender.cancel()
+            with contextlib.suppress(BaseException):
+                await sender
+        return events, ws.close_code
+
+
+def non_decreasing(items, start="start_ms", end="end_ms") -> bool:
+    times = [t for item in items for t in (item[start], item[end])]
+    return times == sorted(times)
+
+
+def speech_bounds(pcm: bytes, threshold: int = 300) -> tuple[int, int]:
+    """First and last sample of a clip louder than `threshold`, as sample indices (espeak pads its clips with silence)."""
+    samples = array.array("h", pcm)
+    loud = [i for i, s in enumerate(samples) if abs(s) > threshold]
+    return loud[0], loud[-1] + 1
