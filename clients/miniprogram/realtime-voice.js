@@ -3,7 +3,7 @@
 //
 //   import { createRecognizer } from './realtime-voice.js'
 //   const recognizer = createRecognizer({
-//     url: 'https://voice.example.com', token: 'TOKEN', lang: 'en-US',
+//     url: 'https://voice.example.com', token: 'TOKEN', lang: 'zh-CN',   // the default; 'en-US' for English
 //     onPartial: (text) => this.setData({ partial: text }),
 //     onFinal: (segment) => this.setData({ lines: [...this.data.lines, segment.text] }),
 //     onError: (error) => wx.showToast({ title: error.message, icon: 'none' }),
@@ -23,7 +23,7 @@ const PING_INTERVAL_MS = 15000
 export function createRecognizer(options) {
   const wx = options.wx || globalThis.wx
   const sampleRate = options.sampleRate || 16000
-  const lang = options.lang || 'en-US'
+  const lang = options.lang || 'zh-CN'
   const httpBase = options.url.replace(/^ws/, 'http').replace(/\/+$/, '')
   const socketBase = httpBase.replace(/^http/, 'ws')
   const notify = (name, ...args) => { if (typeof options[name] === 'function') options[name](...args) }
@@ -87,7 +87,7 @@ export function createRecognizer(options) {
       } else if (message.type === 'partial') {
         notify('onPartial', message.text, message)
       } else if (message.type === 'final') {
-        notify('onFinal', { text: message.text, startMs: message.start_ms, endMs: message.end_ms, words: message.words })
+        notify('onFinal', { text: message.text, startMs: message.start_ms, endMs: message.end_ms, words: message.words, language: message.language })
       } else if (message.type === 'completed') {
         finishStreaming()
       } else if (message.type === 'error') {
@@ -167,7 +167,7 @@ export function createRecognizer(options) {
       success: (res) => {
         let answer
         try { answer = JSON.parse(res.data) } catch (e) { answer = { code: res.statusCode, message: 'not a JSON answer' } }
-        if (answer.code === 0) notify('onFinal', { text: answer.data.text, startMs: 0, endMs: answer.data.duration_ms, words: [] })
+        if (answer.code === 0) notify('onFinal', { text: answer.data.text, startMs: 0, endMs: answer.data.duration_ms, words: [], language: answer.data.language })
         else fail(answer.error || 'upload_failed', answer.message)
       },
       fail: (res) => fail('upload_failed', res.errMsg || 'upload failed'),

@@ -43,7 +43,7 @@ enum WebPage {
   <div class="card">
     <div class="row">
       <div><label for="token">Token</label><input id="token" type="text" autocomplete="off" placeholder="the server's token"></div>
-      <div><label for="lang">Language</label><select id="lang"><option value="en-US">English (en-US)</option><option value="zh-CN" data-engine="tencent">中文 (zh-CN, tencent engine)</option></select></div>
+      <div><label for="lang">Language</label><select id="lang"><option value="zh-CN">中文</option><option value="en-US">English</option></select></div>
     </div>
   </div>
   <div class="tabs" role="tablist">
@@ -74,6 +74,11 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 $("token").value = params.get("token") || localStorage.getItem("realtime-voice-token") || "";
 $("token").addEventListener("change", () => localStorage.setItem("realtime-voice-token", $("token").value.trim()));
+// The language: ?lang=, else the last one chosen, else the browser's first (中文 for any zh-*, English otherwise).
+const browserLanguage = ((navigator.languages && navigator.languages[0]) || navigator.language || "").toLowerCase();
+$("lang").value = params.get("lang") || localStorage.getItem("realtime-voice-lang") || (browserLanguage.startsWith("zh") ? "zh-CN" : "en-US");
+if (!$("lang").value) $("lang").value = "en-US";
+$("lang").addEventListener("change", () => localStorage.setItem("realtime-voice-lang", $("lang").value));
 
 const MESSAGES = {
   unauthorized: "The token was refused: check it with whoever runs this server.",
@@ -82,6 +87,7 @@ const MESSAGES = {
   idle_timeout: "Stopped: no audio arrived for a while.",
   max_duration: "Stopped: the session reached its maximum length.",
   unsupported_language: "This server's engine does not recognise that language.",
+  engine_unavailable: "The recognizer is restarting; try again in a few seconds.",
   unknown_engine: "This server does not have that engine.",
   upstream_rejected: "The cloud recognizer refused the request (server configuration).",
   upstream_failed: "The cloud recognizer failed; try again.",
@@ -225,10 +231,9 @@ async function open() {
   };
 }
 
-// The language's query: Chinese needs the tencent engine (the option says which engine).
+// The language's query; the server's default engine recognises it (or says unsupported_language).
 function languageQuery() {
-  const option = $("lang").selectedOptions[0];
-  return `lang=${encodeURIComponent(option.value)}` + (option.dataset.engine ? `&engine=${option.dataset.engine}` : "");
+  return `lang=${encodeURIComponent($("lang").value)}`;
 }
 
 function stop() {
@@ -266,7 +271,6 @@ $("send").addEventListener("click", async () => {
   const form = new FormData();
   form.append("audio", file);
   form.append("lang", $("lang").value);
-  if ($("lang").selectedOptions[0].dataset.engine) form.append("engine", $("lang").selectedOptions[0].dataset.engine);
   try {
     const response = await fetch("/api/realtime-voice/recognize", { method: "POST", headers: { token }, body: form });
     const answer = await response.json();

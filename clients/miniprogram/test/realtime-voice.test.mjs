@@ -5,10 +5,14 @@ import assert from 'node:assert/strict'
 import { createRecognizer } from '../realtime-voice.js'
 import { fakeWx } from './fake-wx.mjs'
 
-const { SERVER_URL, BROKEN_URL, TOKEN, SPEECH_PCM, EXPECTED_TEXT, SPEECH_SECONDS } = process.env
+import { writeFileSync } from 'node:fs'
 
-function run(url, extra = {}) {
-  const wx = fakeWx(SPEECH_PCM)
+const { SERVER_URL, BROKEN_URL, TOKEN, SPEECH_PCM, EXPECTED_TEXT, SPEECH_SECONDS } = process.env
+// A Mandarin recording and a server on engine whisper; the Python side scores what this test writes to MANDARIN_OUT.
+const { MANDARIN_URL, MANDARIN_PCM, MANDARIN_SECONDS, MANDARIN_OUT } = process.env
+
+function run(url, extra = {}, pcm = SPEECH_PCM, seconds = SPEECH_SECONDS) {
+  const wx = fakeWx(pcm)
   const seen = { partials: [], finals: [], errors: [], fallbacks: [] }
   return new Promise((resolve) => {
     const recognizer = createRecognizer({
@@ -21,7 +25,7 @@ function run(url, extra = {}) {
     })
     recognizer.start()
     // Hold the button for the length of the speech, plus a little silence.
-    setTimeout(() => recognizer.stop(), (Number(SPEECH_SECONDS) + 1.2) * 1000)
+    setTimeout(() => recognizer.stop(), (Number(seconds) + 1.2) * 1000)
   })
 }
 
@@ -60,7 +64,7 @@ test('going to the background ends the session cleanly with what was recognised'
   const wx = fakeWx(SPEECH_PCM)
   const finals = []
   await new Promise((resolve) => {
-    const recognizer = createRecognizer({ wx, url: SERVER_URL, token: TOKEN, onFinal: (f) => finals.push(f), onComplete: resolve })
+    const recognizer = createRecognizer({ wx, url: SERVER_URL, token: TOKEN, lang: 'en-US', onFinal: (f) => finals.push(f), onComplete: resolve })
     recognizer.start()
     setTimeout(() => wx.hide(), (Number(SPEECH_SECONDS) + 1.2) * 1000)
   })
@@ -72,9 +76,17 @@ test('released before the server is ready: the held audio is sent, then the end'
   const finals = []
   const errors = []
   await new Promise((resolve) => {
-    const recognizer = createRecognizer({ wx, url: SERVER_URL, token: TOKEN, onFinal: (f) => finals.push(f), onError: (e) => errors.push(e), onComplete: resolve })
+    const recognizer = createRecognizer({ wx, url: SERVER_URL, token: TOKEN, lang: 'en-US', onFinal: (f) => finals.push(f), onError: (e) => errors.push(e), onComplete: resolve })
     recognizer.start()
     recognizer.stop()  // at once: nothing recorded yet, the socket still connecting
   })
   assert.deepEqual(errors, [])
+})
+
+test('speaks Mandarin by default: lang=zh-CN on the socket, Simplified finals from engine whisper', async () => {
+  const { seen, wx } = await run(MANDARIN_URL, { lang: undefined }, MANDARIN_PCM, MANDARIN_SECONDS)
+  assert.deepEqual(seen.errors, [])
+  assert.match(wx.calls.connectSocket[0].url, /[?&]lang=zh-CN(&|$)/)
+  assert.ok(seen.finals.length > 0 && seen.finals.every((f) => f.language === 'zh-CN'), JSON.stringify(seen.finals))
+  writeFileSync(MANDARIN_OUT, JSON.stringify(seen.finals.map((f) => f.text)))
 })
