@@ -1,8 +1,10 @@
 # realtime-voice — one command to run the server, one to run the tests, on a fresh Debian machine.
 #
-#   make run        installs what is missing, builds (release) and serves on the embedded engine
+#   make run        installs what is missing (the Whisper sidecar's venv and models included), builds (release) and
+#                   serves on the default engine, whisper: offline Mandarin and English (ARGS="..." go to serve)
 #   make test       installs what is missing, builds and runs every test (Swift and Python)
-#   make run-whisper   the same server with engine openai in front of the local Whisper sidecar (tiny.en, offline)
+#   make run-whisper   the same as make run (kept for old instructions)
+#   make bench-mandarin  Mandarin and English accuracy, latency, capacity and memory of engine whisper (bench/mandarin.sh)
 #   make bench      streaming benchmark (bench/stream.sh)
 #   make bench-upload  upload benchmark (bench/upload.sh)
 #   make bench-relay   Tencent relay benchmark (bench/relay.sh)
@@ -24,13 +26,12 @@ RUN_PACKAGES := libpocketsphinx-dev pocketsphinx-en-us libsoxr-dev libwebrtc-aud
 # mini-program client test.
 TEST_PACKAGES := pocketsphinx-testdata flite espeak-ng sox python3 python3-venv nginx-light openssl chromium chromium-driver nodejs node-ws
 
-.PHONY: run run-whisper whisper-sidecar test deps test-deps build build-release swift-test python-test bench bench-upload bench-relay bench-wer bench-latency bench-node bench-compare bench-soak clean
+.PHONY: run run-whisper whisper-sidecar test deps test-deps build build-release swift-test python-test bench bench-upload bench-relay bench-wer bench-latency bench-mandarin bench-node bench-compare bench-soak clean
 
-run: deps build-release
+run: deps build-release whisper-sidecar
 	.build/release/realtime-voice serve $(ARGS)
 
-run-whisper: deps build-release whisper-sidecar
-	ARGS="$(ARGS)" scripts/run-whisper.sh
+run-whisper: run
 
 whisper-sidecar:
 	@scripts/install-packages.sh python3 python3-venv curl
@@ -73,6 +74,9 @@ bench-wer: deps test-deps
 
 bench-latency: deps test-deps
 	bench/latency.sh
+
+bench-mandarin: deps test-deps build-release
+	bench/mandarin.sh
 
 bench-node:
 	@scripts/install-packages.sh node-express nodejs node-ws gcc libc6-dev

@@ -231,6 +231,11 @@ let package = Package(
             swiftSettings: testSwiftSettings
         ),
         .testTarget(
+            name: "SpeechEngineTests",
+            dependencies: ["SpeechEngine"],
+            swiftSettings: testSwiftSettings
+        ),
+        .testTarget(
             name: "TencentEngineTests",
             dependencies: ["TencentEngine", "SpeechEngine"],
             swiftSettings: testSwiftSettings

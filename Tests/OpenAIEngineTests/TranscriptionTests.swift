@@ -28,6 +28,7 @@ struct TranscriptionTests {
         #expect(segments[1].words.map(\.startMs) == [64_900, 65_500])
         #expect(segments[0].words[0].confidence == 0.9)
         #expect(segments[1].words[0].confidence == 1)
+        #expect(segments.map(\.language) == ["en-US", "en-US"])  // verbose_json's "english", as a tag
     }
 
     @Test("plain json (no times) is one segment over the whole piece; an empty text is none")

@@ -23,10 +23,12 @@ def runtime_stage() -> list[tuple[str, str]]:
 def test_dockerfile_is_multi_stage_non_root_with_port_and_health_check():
     instructions = dockerfile_instructions()
     stages = [args for name, args in instructions if name == "FROM"]
-    assert len(stages) == 2 and " AS build" in stages[0] and stages[1] == "debian:bookworm-slim"
+    assert len(stages) == 3 and " AS build" in stages[0] and stages[1] == "debian:bookworm-slim AS sidecar"
+    assert stages[2] == "debian:bookworm-slim"  # the sidecar's venv is built on the runtime's own Python
     runtime = runtime_stage()
     names = [name for name, _ in runtime]
     assert ("COPY", "--from=build /usr/local/bin/realtime-voice /usr/local/bin/realtime-voice") in runtime
+    assert ("COPY", "--from=sidecar /opt/realtime-voice /opt/realtime-voice") in runtime
     user = next(args for name, args in runtime if name == "USER")
     assert user not in ("root", "0")
     assert ("EXPOSE", "8080") in runtime and ("ENV", "PORT=8080") in runtime
@@ -79,3 +81,20 @@ def test_systemd_unit_runs_the_server_behind_a_proxy():
     for flag in (a for a in exec_start if a.startswith("--")):
         assert flag in help_text
     assert "EnvironmentFile=-/etc/realtime-voice.env" in unit and "Restart=on-failure" in unit
+
+
+def test_the_image_serves_engine_whisper_from_its_built_sidecar():
+    """The default engine needs the sidecar: built in its own stage, found through the variables serve reads."""
+    instructions = dockerfile_instructions()
+    sidecar = instructions[[i for i, (name, _) in enumerate(instructions) if name == "FROM"][1]:]
+    setup = next(args for name, args in sidecar if name == "RUN" and "setup.sh" in args)
+    assert "/opt/realtime-voice/sidecars/whisper/setup.sh" in setup and "models/whisper-base" in setup
+    runtime = runtime_stage()
+    env = dict(args.split("=", 1) for name, args in runtime if name == "ENV")
+    assert env["REALTIME_VOICE_WHISPER_SIDECAR"] == "/opt/realtime-voice/sidecars/whisper"
+    assert env["REALTIME_VOICE_WHISPER_MODEL"] == "/opt/realtime-voice/models/whisper-base"
+    install = next(args for name, args in runtime if name == "RUN" and "apt-get install" in args)
+    assert " python3 " in install  # the venv's interpreter
+    assert not any("REALTIME_VOICE_ENGINE" in args for name, args in runtime if name in ("ENV", "CMD"))  # whisper, serve's default
+    help_text = subprocess.run([str(BINARY), "serve", "--help"], capture_output=True, text=True, check=True).stdout
+    assert "REALTIME_VOICE_WHISPER_SIDECAR" in help_text and "REALTIME_VOICE_WHISPER_MODEL" in help_text
