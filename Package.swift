@@ -49,21 +49,28 @@ let package = Package(
         ),
         // Debian's libwebrtc-audio-processing-dev; linked directly (its pkg-config flags are C++ defines SwiftPM refuses).
         .systemLibrary(name: "CWebRTCVAD"),
+        // The error catalogue: every code a client can receive, with its HTTP status and WebSocket close code.
+        .target(
+            name: "RealtimeVoiceErrors",
+            swiftSettings: swiftSettings
+        ),
         // PCM handling: WAV header sniffing, sample conversion, resampling.
         .target(
             name: "RealtimeVoiceAudio",
-            dependencies: ["CSoxr"],
+            dependencies: ["CSoxr", "RealtimeVoiceErrors"],
             swiftSettings: swiftSettings
         ),
         // The engine-neutral recognizer protocol and result types.
         .target(
             name: "SpeechEngine",
+            dependencies: ["RealtimeVoiceErrors"],
             swiftSettings: swiftSettings
         ),
         // The embedded offline engine.
         .target(
             name: "PocketSphinxEngine",
             dependencies: [
+                "RealtimeVoiceErrors",
                 "CPocketSphinx",
                 "SpeechEngine",
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -77,6 +84,7 @@ let package = Package(
         .target(
             name: "TencentEngine",
             dependencies: [
+                "RealtimeVoiceErrors",
                 "SpeechEngine",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -93,6 +101,7 @@ let package = Package(
         .target(
             name: "OpenAIEngine",
             dependencies: [
+                "RealtimeVoiceErrors",
                 "CWebRTCVAD",
                 "SpeechEngine",
                 "RealtimeVoiceAudio",
@@ -141,6 +150,7 @@ let package = Package(
         .target(
             name: "RealtimeVoiceServer",
             dependencies: [
+                "RealtimeVoiceErrors",
                 "RealtimeVoiceAudio",
                 "SpeechEngine",
                 "PocketSphinxEngine",
@@ -167,6 +177,7 @@ let package = Package(
         .executableTarget(
             name: "RealtimeVoiceCLI",
             dependencies: [
+                "RealtimeVoiceErrors",
                 "RealtimeVoiceServer",
                 "RealtimeVoiceDoctor",
                 "TencentEngine",
@@ -228,6 +239,11 @@ let package = Package(
         .testTarget(
             name: "OpenAIEngineTests",
             dependencies: ["OpenAIEngine", "SpeechEngine", "RealtimeVoiceAudio", "TestAudio"],
+            swiftSettings: testSwiftSettings
+        ),
+        .testTarget(
+            name: "RealtimeVoiceErrorsTests",
+            dependencies: ["RealtimeVoiceErrors"],
             swiftSettings: testSwiftSettings
         ),
         .testTarget(

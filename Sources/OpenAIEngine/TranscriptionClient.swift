@@ -6,6 +6,7 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import RealtimeVoiceAudio
+import RealtimeVoiceErrors
 import SpeechEngine
 import Synchronization
 
@@ -51,7 +52,7 @@ final class TranscriptionClient: Sendable {
                 self.logger.warning("Transcription request failed; retrying once", metadata: ["upstream.error": "\(error.message)"])
                 attempt += 1
                 try? await Task.sleep(for: self.configuration.retryBackoff)
-                if Task.isCancelled { throw RecognitionError(code: "upstream_failed", message: "Cancelled.") }
+                if Task.isCancelled { throw RecognitionError(code: .upstreamFailed, message: "Cancelled.") }
             case .retryable(let error):
                 // The managed sidecar died under this request (or was already restarting): say so, not "failed".
                 if let upstream = self.upstream, upstream.state != .ready {
@@ -86,7 +87,7 @@ final class TranscriptionClient: Sendable {
         do {
             request.body = .bytes(try self.form(wav: wav, language: language, prompt: prompt, verbose: verbose, boundary: boundary))
         } catch {
-            return .failed(RecognitionError(code: "engine_failed", message: "The transcription request could not be encoded."))
+            return .failed(RecognitionError(code: .engineFailed, message: "The transcription request could not be encoded."))
         }
 
         let response: HTTPClientResponse
@@ -146,11 +147,11 @@ final class TranscriptionClient: Sendable {
     }
 
     private func failure(_ what: String) -> RecognitionError {
-        RecognitionError(code: "upstream_failed", message: self.redact("The transcription server \(what)."))
+        RecognitionError(code: .upstreamFailed, message: self.redact("The transcription server \(what)."))
     }
 
     private func rejection(_ detail: String) -> RecognitionError {
-        RecognitionError(code: "upstream_rejected", message: self.redact("The transcription server refused the request (\(detail)); check the server's openai engine settings."))
+        RecognitionError(code: .upstreamRejected, message: self.redact("The transcription server refused the request (\(detail)); check the server's openai engine settings."))
     }
 
     /// The error text of an OpenAI-style body (`{"error":{"message":…}}`, `{"detail":…}`), else the body's start.

@@ -1,9 +1,11 @@
-/// Audio a client sent that cannot be used, with a stable machine-readable code.
+import RealtimeVoiceErrors
+
+/// Audio a client sent that cannot be used, with its code from the catalogue.
 public struct AudioFormatError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let code: String
+    public let code: ErrorCode
     public let message: String
 
-    public init(code: String, message: String) {
+    public init(code: ErrorCode, message: String) {
         self.code = code
         self.message = message
     }

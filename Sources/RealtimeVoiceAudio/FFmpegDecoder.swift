@@ -1,4 +1,5 @@
 import Foundation
+import RealtimeVoiceErrors
 
 /// Decodes a recording of any container ffmpeg knows to mono 16-bit PCM at a given rate, with ffmpeg as a
 /// subprocess (Debian's `ffmpeg` package).
@@ -34,24 +35,24 @@ public struct FFmpegDecoder: Sendable {
         switch container {
         case .silk:
             throw AudioFormatError(
-                code: "unsupported_format",
+                code: .unsupportedFormat,
                 message: "This is a SILK recording (a WeChat voice message); convert it to PCM/WAV (e.g. with silk-v3-decoder) or use an engine that accepts SILK."
             )
         case .unknown:
             throw AudioFormatError(
-                code: "unsupported_format",
+                code: .unsupportedFormat,
                 message: "Not a recording this server understands: send WAV, MP3, AAC/M4A, Ogg/Opus, WebM/Opus or FLAC (the format is told from the file's first bytes)."
             )
         case .mp3:
             if let cut = MP3FrameScan.truncation(of: data) {
                 throw AudioFormatError(
-                    code: "undecodable_audio",
+                    code: .undecodableAudio,
                     message: "The MP3 file is cut short (\(cut.actualBytes) of the \(cut.expectedBytes) bytes its frames declare): was the upload interrupted?"
                 )
             }
         default:
             if let reason = ContainerTruncation.reason(Array(data), container: container) {
-                throw AudioFormatError(code: "undecodable_audio", message: "The \(container.displayName) file is cut short (\(reason)): was the upload interrupted?")
+                throw AudioFormatError(code: .undecodableAudio, message: "The \(container.displayName) file is cut short (\(reason)): was the upload interrupted?")
             }
         }
         let file = try Self.writePrivateFile(data)
@@ -69,10 +70,10 @@ public struct FFmpegDecoder: Sendable {
         }
         let decoded = Decoded(samples: samples, sampleRate: self.outputSampleRate)
         guard !samples.isEmpty else {
-            throw AudioFormatError(code: "undecodable_audio", message: "The \(container.displayName) file holds no audio.")
+            throw AudioFormatError(code: .undecodableAudio, message: "The \(container.displayName) file holds no audio.")
         }
         guard Double(samples.count) / Double(self.outputSampleRate) <= maxSeconds else {
-            throw AudioFormatError(code: "audio_too_long", message: "The recording is longer than this server's limit of \(Int(maxSeconds)) s.")
+            throw AudioFormatError(code: .audioTooLong, message: "The recording is longer than this server's limit of \(Int(maxSeconds)) s.")
         }
         return decoded
     }
@@ -89,7 +90,7 @@ public struct FFmpegDecoder: Sendable {
         do {
             try process.run()
         } catch {
-            throw AudioFormatError(code: "decoder_unavailable", message: "ffmpeg could not be started (apt-get install ffmpeg): \(error).")
+            throw AudioFormatError(code: .decoderUnavailable, message: "ffmpeg could not be started (apt-get install ffmpeg): \(error).")
         }
         let timedOut = TimeoutFlag()
         let seconds = self.timeout / .seconds(1)
@@ -112,11 +113,11 @@ public struct FFmpegDecoder: Sendable {
         process.waitUntilExit()
         killer.cancel()
         if timedOut.isSet {
-            throw AudioFormatError(code: "undecodable_audio", message: "Decoding the \(container.displayName) file took longer than \(self.timeout).")
+            throw AudioFormatError(code: .undecodableAudio, message: "Decoding the \(container.displayName) file took longer than \(self.timeout).")
         }
         guard process.terminationStatus == 0 || !output.isEmpty else {
             let reason = String(decoding: errors, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? "ffmpeg failed"
-            throw AudioFormatError(code: "undecodable_audio", message: "The \(container.displayName) file could not be decoded: \(reason).")
+            throw AudioFormatError(code: .undecodableAudio, message: "The \(container.displayName) file could not be decoded: \(reason).")
         }
         return output
     }
@@ -125,7 +126,7 @@ public struct FFmpegDecoder: Sendable {
         var template = Array(FileManager.default.temporaryDirectory.appendingPathComponent("realtime-voice-upload-XXXXXX").path.utf8CString)
         let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard descriptor >= 0 else {
-            throw AudioFormatError(code: "internal_error", message: "Could not create a temporary file for decoding.")
+            throw AudioFormatError(code: .internalError, message: "Could not create a temporary file for decoding.")
         }
         let path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
@@ -134,7 +135,7 @@ public struct FFmpegDecoder: Sendable {
             try handle.close()
         } catch {
             try? FileManager.default.removeItem(atPath: path)
-            throw AudioFormatError(code: "internal_error", message: "Could not write a temporary file for decoding: \(error).")
+            throw AudioFormatError(code: .internalError, message: "Could not write a temporary file for decoding: \(error).")
         }
         return URL(fileURLWithPath: path)
     }

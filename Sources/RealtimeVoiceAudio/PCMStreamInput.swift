@@ -1,3 +1,5 @@
+import RealtimeVoiceErrors
+
 /// Turns the bytes a client streams into mono 16-bit PCM at the engine's sample rate.
 ///
 /// - A RIFF/WAV header at the start of the stream (a common client mistake) is skipped and its sample rate
@@ -49,13 +51,13 @@ public struct PCMStreamInput {
             case .header(let header):
                 guard header.formatTag == 1 || header.formatTag == 0xFFFE, header.bitsPerSample == 16 else {
                     throw AudioFormatError(
-                        code: "invalid_audio",
+                        code: .invalidAudio,
                         message: "The stream's WAV header announces \(header.bitsPerSample)-bit format \(header.formatTag); send 16-bit PCM."
                     )
                 }
                 guard (1...2).contains(header.channels), (8_000...48_000).contains(header.sampleRate) else {
                     throw AudioFormatError(
-                        code: "invalid_audio",
+                        code: .invalidAudio,
                         message: "The stream's WAV header announces \(header.channels) channels at \(header.sampleRate) Hz; send mono or stereo at 8000-48000 Hz."
                     )
                 }

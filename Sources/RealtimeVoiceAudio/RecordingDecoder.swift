@@ -1,3 +1,5 @@
+import RealtimeVoiceErrors
+
 /// Turns a whole recording (any container ffmpeg knows, or raw PCM s16le announced by its sample rate) into mono
 /// 16-bit PCM at the engine's rate. Used by uploads and by `realtime-voice transcribe`.
 ///
@@ -23,7 +25,7 @@ public struct RecordingDecoder: Sendable {
             var input = PCMStreamInput(declaredSampleRate: rawSampleRate, targetSampleRate: self.outputSampleRate)
             let samples = try input.push(bytes) + input.finish()
             guard Double(samples.count) <= (self.maxDuration / .seconds(1)) * Double(self.outputSampleRate) else {
-                throw AudioFormatError(code: "audio_too_long", message: "The recording is longer than the limit of \(self.maxDuration).")
+                throw AudioFormatError(code: .audioTooLong, message: "The recording is longer than the limit of \(self.maxDuration).")
             }
             return samples
         }

@@ -1,4 +1,5 @@
 import CSoxr
+import RealtimeVoiceErrors
 
 /// Streaming sample-rate conversion of mono 16-bit PCM, by libsoxr.
 ///
@@ -13,7 +14,7 @@ public final class Resampler {
         var ioSpec = soxr_io_spec(SOXR_INT16_I, SOXR_INT16_I)
         var quality = soxr_quality_spec(UInt(SOXR_HQ), 0)
         guard let handle = soxr_create(Double(inputRate), Double(outputRate), 1, &error, &ioSpec, &quality, nil), error == nil else {
-            throw AudioFormatError(code: "invalid_audio", message: "Cannot resample \(inputRate) Hz to \(outputRate) Hz.")
+            throw AudioFormatError(code: .invalidAudio, message: "Cannot resample \(inputRate) Hz to \(outputRate) Hz.")
         }
         self.handle = handle
         self.inputRate = inputRate

@@ -1,3 +1,5 @@
+import RealtimeVoiceErrors
+
 /// The parts of a RIFF/WAVE header that describe the PCM after it.
 public struct WAVHeader: Sendable, Equatable {
     public var sampleRate: Int
@@ -63,7 +65,7 @@ public struct WAVHeader: Sendable, Equatable {
     }
 
     private static func invalid(_ what: String) -> AudioFormatError {
-        AudioFormatError(code: "invalid_audio", message: "\(what).")
+        AudioFormatError(code: .invalidAudio, message: "\(what).")
     }
 
     private static func uint16(_ bytes: [UInt8], _ at: Int) -> UInt16 {

@@ -1,3 +1,5 @@
+import RealtimeVoiceErrors
+
 /// A speech recognition engine: PocketSphinx, Tencent Cloud ASR, an OpenAI-compatible upstream.
 ///
 /// The gateway hands an engine a stream of PCM chunks (signed 16-bit, mono, at ``sampleRate``)
@@ -47,12 +49,12 @@ extension SpeechRecognizer {
     public var defaultLanguage: String { LanguageTag.defaultTag }
 }
 
-/// Errors an engine reports to the gateway, each with a stable code.
+/// Errors an engine reports to the gateway, each with its code from the catalogue.
 public struct RecognitionError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let code: String
+    public let code: ErrorCode
     public let message: String
 
-    public init(code: String, message: String) {
+    public init(code: ErrorCode, message: String) {
         self.code = code
         self.message = message
     }
@@ -61,23 +63,21 @@ public struct RecognitionError: Error, Sendable, Equatable, CustomStringConverti
 
     /// Every decoder is in use and the wait queue is full, or the wait timed out.
     public static func busy(_ message: String = "All recognizers are busy; try again shortly.") -> Self {
-        .init(code: "busy", message: message)
+        .init(code: .busy, message: message)
     }
 
     /// The engine failed internally.
     public static func engineFailed(_ message: String) -> Self {
-        .init(code: "engine_failed", message: message)
+        .init(code: .engineFailed, message: message)
     }
 
     /// The engine's process (the managed Whisper sidecar) is down or restarting: try again in a few seconds.
     public static func engineUnavailable(_ message: String) -> Self {
-        .init(code: Self.engineUnavailableCode, message: message)
+        .init(code: .engineUnavailable, message: message)
     }
 
-    public static let engineUnavailableCode = "engine_unavailable"
-
     /// The engine is shutting down.
-    public static let shuttingDown = Self(code: "server_shutting_down", message: "The server is shutting down.")
+    public static let shuttingDown = Self(code: .serverShuttingDown, message: "The server is shutting down.")
 }
 
 /// An engine with its own API for whole recordings (e.g. Tencent's SentenceRecognition), used for uploads instead

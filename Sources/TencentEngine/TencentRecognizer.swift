@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Logging
+import RealtimeVoiceErrors
 import SpeechEngine
 import Synchronization
 
@@ -135,15 +136,15 @@ extension UpstreamFailure {
     var recognitionError: RecognitionError {
         switch self {
         case .rejected(let code, let message):
-            RecognitionError(code: "upstream_rejected", message: "Tencent ASR refused the request (\(code): \(message)); check the server's Tencent configuration and account.")
+            RecognitionError(code: .upstreamRejected, message: "Tencent ASR refused the request (\(code): \(message)); check the server's Tencent configuration and account.")
         case .rejectedAPI(let code, let message):
-            RecognitionError(code: "upstream_rejected", message: "Tencent ASR refused the request (\(code): \(message)); check the server's Tencent configuration and account.")
+            RecognitionError(code: .upstreamRejected, message: "Tencent ASR refused the request (\(code): \(message)); check the server's Tencent configuration and account.")
         case .busy(let message):
             .busy("Tencent ASR's concurrency limit is reached (4006: \(message)); try again shortly.")
         case .retryable(let code, let message):
-            RecognitionError(code: "upstream_failed", message: "Tencent ASR is overloaded (\(code): \(message)); try again shortly.")
+            RecognitionError(code: .upstreamFailed, message: "Tencent ASR is overloaded (\(code): \(message)); try again shortly.")
         case .failed(let message):
-            RecognitionError(code: "upstream_failed", message: message)
+            RecognitionError(code: .upstreamFailed, message: message)
         }
     }
 }

@@ -1,3 +1,4 @@
+import RealtimeVoiceErrors
 import Logging
 import Synchronization
 import TestAudio
@@ -118,10 +119,10 @@ struct PocketSphinxRecognizerTests {
         async let queued: RecognitionError? = Self.busyError(recognizer)
         try await Task.sleep(for: .milliseconds(100))
         let refused = await Self.busyError(recognizer)
-        #expect(refused?.code == "busy")
+        #expect(refused?.code.name == "busy")
         #expect(refused?.message.contains("recognizers are in use and 1 more are waiting") == true, "\(String(describing: refused))")
         let timedOut = await queued
-        #expect(timedOut?.code == "busy")
+        #expect(timedOut?.code.name == "busy")
         #expect(timedOut?.message.contains("None of the recognizers became free") == true, "\(String(describing: timedOut))")
         // Once the holder is done, the decoder is lent again.
         hold.finish()
@@ -153,7 +154,7 @@ struct PocketSphinxRecognizerTests {
         } catch let error as RecognitionError {
             return error
         } catch {
-            return RecognitionError(code: "unexpected", message: "\(error)")
+            return RecognitionError(code: .internalError, message: "\(error)")
         }
     }
 }

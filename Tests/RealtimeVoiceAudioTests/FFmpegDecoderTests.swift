@@ -1,3 +1,4 @@
+import RealtimeVoiceErrors
 import Foundation
 import TestAudio
 import Testing
@@ -35,7 +36,7 @@ struct FFmpegDecoderTests {
     @Test("SILK is named and refused; random bytes and truncated files are clear errors")
     func refusals() throws {
         let wechatSilk = Self.error { _ = try FFmpegDecoder().decode([0x02] + Array("#!SILK_V3".utf8) + [UInt8](repeating: 7, count: 100)) }
-        #expect(wechatSilk?.code == "unsupported_format")
+        #expect(wechatSilk?.code.name == "unsupported_format")
         var silkMessage = ""
         do { _ = try FFmpegDecoder().decode(Array("#!SILK_V3".utf8) + [1, 2, 3]) } catch { silkMessage = error.message }
         #expect(silkMessage.contains("SILK"))
@@ -43,15 +44,15 @@ struct FFmpegDecoderTests {
         var generator = SystemRandomNumberGenerator()
         let random = (0..<4096).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let randomError = Self.error { _ = try FFmpegDecoder().decode([0x00, 0x01] + random) }
-        #expect(randomError?.code == "unsupported_format")
+        #expect(randomError?.code.name == "unsupported_format")
 
         let mp3 = [UInt8](try Data(contentsOf: TestAudio.encoded(TestAudio.speech("go forward ten meters"), as: "mp3")))
         let truncated = Self.error { _ = try FFmpegDecoder().decode(Array(mp3.prefix(300))) }
-        #expect(["undecodable_audio"].contains(truncated?.code ?? "decoded"), "\(String(describing: truncated))")
+        #expect(["undecodable_audio"].contains(truncated?.code.name ?? "decoded"), "\(String(describing: truncated))")
 
         let m4a = [UInt8](try Data(contentsOf: TestAudio.encoded(TestAudio.speech("go forward ten meters"), as: "m4a")))
         let cut = Self.error { _ = try FFmpegDecoder().decode(Array(m4a.prefix(m4a.count / 2))) }
-        #expect(cut?.code == "undecodable_audio", "\(String(describing: cut))")
+        #expect(cut?.code.name == "undecodable_audio", "\(String(describing: cut))")
     }
 
     @Test("a cut MP3 is told from a whole one, with a Xing header and without", arguments: ["mp3", "mp3cbr"])
@@ -68,7 +69,7 @@ struct FFmpegDecoderTests {
             #expect(missed.count * 20 < cuts.count, "\(missed.count) of \(cuts.count) cuts missed")
         }
         let error = Self.error { _ = try FFmpegDecoder().decode(Array(mp3.prefix(mp3.count / 2 + 1))) }
-        #expect(error?.code == "undecodable_audio")
+        #expect(error?.code.name == "undecodable_audio")
         #expect(error?.message.contains("cut short") == true, "\(String(describing: error))")
     }
 
@@ -76,7 +77,7 @@ struct FFmpegDecoderTests {
     func tooLong() throws {
         let wav = try TestAudio.speech("go forward ten meters and then turn left at the corner of the street")
         let error = Self.error { _ = try FFmpegDecoder(maxDuration: .seconds(1)).decode([UInt8](try Data(contentsOf: wav))) }
-        #expect(error?.code == "audio_too_long")
+        #expect(error?.code.name == "audio_too_long")
     }
 
     static func error(_ body: () throws -> Void) -> AudioFormatError? {
@@ -86,7 +87,7 @@ struct FFmpegDecoderTests {
         } catch let error as AudioFormatError {
             return error
         } catch {
-            return AudioFormatError(code: "other", message: "\(error)")
+            return AudioFormatError(code: .internalError, message: "\(error)")
         }
     }
 }

@@ -58,7 +58,7 @@ struct SnifferPropertyTests {
                 #expect(header.dataOffset >= 12)
             }
         } catch {
-            #expect(error.code == "invalid_audio")
+            #expect(error.code.name == "invalid_audio")
         }
     }
 

@@ -44,7 +44,7 @@ struct ClientMessagePropertyTests {
             let type = (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["type"] as? String
             #expect(type == (message == .end ? "end" : "ping"), "\(text) parsed as \(message)")
         } catch {
-            #expect(error.code == "invalid_message")
+            #expect(error.code == .invalidMessage)
             #expect(error.closeCode == .policyViolation)
             #expect(error.message.count < 300)
         }

@@ -2,6 +2,7 @@ import Logging
 import NIOPosix
 import PocketSphinxEngine
 import RealtimeVoiceAudio
+import RealtimeVoiceErrors
 import RealtimeVoiceServer
 import SpeechEngine
 
@@ -33,7 +34,7 @@ struct LocalTranscriber {
                 try decoder.decode(bytes, rawSampleRate: rawSampleRate)
             }
         } catch let error as AudioFormatError {
-            throw .recognition(error.code, error.message)
+            throw .recognition(error.code.name, error.message)
         } catch {
             throw .recognition("internal_error", "\(error)")
         }
@@ -47,7 +48,7 @@ struct LocalTranscriber {
             let segments = try await self.recognizer.transcribe(samples, options: RecognitionOptions(language: language), progress: report)
             return TranscriptBody(durationMs: durationMs, engine: self.recognizer.name, segments: segments)
         } catch let error as RecognitionError {
-            throw .recognition(error.code, error.message)
+            throw .recognition(error.code.name, error.message)
         } catch {
             throw .recognition("engine_failed", "Recognition failed: \(error).")
         }

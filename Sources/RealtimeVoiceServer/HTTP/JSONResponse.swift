@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import RealtimeVoiceErrors
 
 /// Builds a JSON response from an `Encodable` value.
 enum JSONResponse {
@@ -42,13 +43,13 @@ extension GatewayError {
             let type = self.status.code >= 500 ? "server_error" : (self.status == .unauthorized ? "authentication_error" : "invalid_request_error")
             return JSONResponse.make(
                 status: self.status,
-                OpenAIErrorBody(error: .init(message: self.message, type: type, code: self.code)),
+                OpenAIErrorBody(error: .init(message: self.message, type: type, code: self.code.name)),
                 headers: self.headers
             )
         }
         return JSONResponse.make(
             status: self.status,
-            GatewayErrorBody(code: Int(self.status.code), error: self.code, message: self.message),
+            GatewayErrorBody(code: Int(self.status.code), error: self.code.name, message: self.message),
             headers: self.headers
         )
     }

@@ -1,6 +1,7 @@
 import Hummingbird
 import NIOPosix
 import RealtimeVoiceAudio
+import RealtimeVoiceErrors
 import SpeechEngine
 import Synchronization
 
@@ -55,7 +56,7 @@ final class UploadRecognizer: Sendable {
             audioSeconds = Double(result.durationMs) / 1000
             return result
         } catch {
-            outcome = error.code
+            outcome = error.code.name
             throw error
         }
     }
@@ -72,17 +73,11 @@ final class UploadRecognizer: Sendable {
             } else {
                 segments = try await engine.transcribe(samples, options: options)
             }
-        } catch let error as RecognitionError where error.code == "busy" {
-            throw Self.busy(error.message)
-        } catch let error as RecognitionError where error.code == RecognitionError.engineUnavailableCode {
-            // The engine's process is restarting: like busy, worth retrying in a few seconds.
-            throw GatewayError(status: .serviceUnavailable, code: error.code, message: error.message, headers: [.retryAfter: "5"])
         } catch let error as RecognitionError {
-            // An upstream engine (Tencent) that refused or failed: the gateway is fine, what is behind it is not.
-            let status: HTTPResponse.Status = error.code.hasPrefix("upstream_") ? .badGateway : .internalServerError
-            throw GatewayError(status: status, code: error.code, message: error.message)
+            // The catalogue's status: busy and engine_unavailable 503 with Retry-After, a cloud engine's 502, …
+            throw GatewayError(error.code, error.message)
         } catch {
-            throw GatewayError(status: .internalServerError, code: "engine_failed", message: "Recognition failed.")
+            throw GatewayError(.engineFailed, "Recognition failed.")
         }
         if !samples.isEmpty {
             let elapsed = ContinuousClock.now - started
@@ -115,22 +110,15 @@ final class UploadRecognizer: Sendable {
         } catch let error as AudioFormatError {
             throw Self.gatewayError(error)
         } catch {
-            throw GatewayError(status: .serviceUnavailable, code: "server_shutting_down", message: "The server is shutting down.")
+            throw GatewayError(.serverShuttingDown, "The server is shutting down.")
         }
     }
 
     static func gatewayError(_ error: AudioFormatError) -> GatewayError {
-        let status: HTTPResponse.Status =
-            switch error.code {
-            case "unsupported_format": .unsupportedMediaType
-            case "undecodable_audio", "invalid_audio": .unprocessableContent
-            case "audio_too_long": .contentTooLarge
-            default: .internalServerError
-            }
-        return GatewayError(status: status, code: error.code, message: error.message)
+        GatewayError(error.code, error.message)
     }
 
     static func busy(_ message: String) -> GatewayError {
-        GatewayError(status: .serviceUnavailable, code: "busy", message: message, headers: [.retryAfter: "1"])
+        GatewayError(.busy, message)
     }
 }

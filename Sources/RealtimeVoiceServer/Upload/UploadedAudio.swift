@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdCore
 import MultipartKit
 import NIOCore
+import RealtimeVoiceErrors
 
 /// A recording as uploaded: its bytes and the form's text fields.
 struct UploadedAudio: Sendable {
@@ -29,7 +30,7 @@ struct UploadedAudio: Sendable {
         }
         if contentType.lowercased().hasPrefix("multipart/form-data") {
             guard let boundary = Self.boundary(of: contentType) else {
-                throw GatewayError(status: .badRequest, code: "invalid_multipart", message: "The multipart/form-data Content-Type has no boundary, or one that is not 1 to 70 characters.")
+                throw GatewayError(.invalidMultipart, "The multipart/form-data Content-Type has no boundary, or one that is not 1 to 70 characters.")
             }
             return try await Self.readMultipart(request.body, boundary: boundary, maxBytes: maxBytes)
         }
@@ -47,7 +48,7 @@ struct UploadedAudio: Sendable {
         } catch let error as GatewayError {
             throw error
         } catch {
-            throw GatewayError(status: .badRequest, code: "invalid_body", message: "The request body could not be read: \(error).")
+            throw GatewayError(.invalidBody, "The request body could not be read: \(error).")
         }
         guard received.count > 0 else { throw Self.missing() }
         return UploadedAudio(bytes: received.joined(), fields: [:])
@@ -93,20 +94,20 @@ struct UploadedAudio: Sendable {
             for try await buffer in body {
                 received += buffer.readableBytes
                 // Over the limit, the rest is read and dropped (bounded), so that the client gets the 413.
-                if received > maxBytes + 64 * 1024 || collector.failure?.code == "audio_too_large" {
+                if received > maxBytes + 64 * 1024 || collector.failure?.code == .audioTooLarge {
                     collector.data = UploadBuffer(limit: 0)
                     collector.file = nil
                     if received > Self.drainLimit(maxBytes) { break }
                     continue
                 }
                 try parser.execute(buffer)
-                if let failure = collector.failure, failure.code != "audio_too_large" { throw failure }
+                if let failure = collector.failure, failure.code != .audioTooLarge { throw failure }
             }
-            if received > maxBytes + 64 * 1024 || collector.failure?.code == "audio_too_large" { throw Self.tooLarge(maxBytes) }
+            if received > maxBytes + 64 * 1024 || collector.failure?.code == .audioTooLarge { throw Self.tooLarge(maxBytes) }
         } catch let error as GatewayError {
             throw error
         } catch {
-            throw GatewayError(status: .badRequest, code: "invalid_multipart", message: "The multipart body could not be parsed: \(error).")
+            throw GatewayError(.invalidMultipart, "The multipart body could not be parsed: \(error).")
         }
         guard let file = collector.file, !file.isEmpty else { throw Self.missing() }
         return UploadedAudio(bytes: file, fields: collector.fields, fieldValues: collector.fieldValues)
@@ -151,14 +152,13 @@ struct UploadedAudio: Sendable {
     }
 
     static func tooLarge(_ maxBytes: Int) -> GatewayError {
-        GatewayError(status: .contentTooLarge, code: "audio_too_large", message: "The upload is larger than this server's limit of \(maxBytes) bytes.")
+        GatewayError(.audioTooLarge, "The upload is larger than this server's limit of \(maxBytes) bytes.")
     }
 
     static func missing() -> GatewayError {
         GatewayError(
-            status: .badRequest,
-            code: "missing_audio",
-            message: "No audio: send the recording as multipart/form-data field 'audio' (or 'file'), or as the raw body with Content-Type audio/*."
+            .missingAudio,
+            "No audio: send the recording as multipart/form-data field 'audio' (or 'file'), or as the raw body with Content-Type audio/*."
         )
     }
 }

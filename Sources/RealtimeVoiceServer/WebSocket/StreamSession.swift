@@ -2,6 +2,7 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import RealtimeVoiceAudio
+import RealtimeVoiceErrors
 import SpeechEngine
 import NIOConcurrencyHelpers
 
@@ -105,18 +106,18 @@ struct StreamSession: Sendable {
         } catch let error as StreamSessionError {
             // Once `completed` is out the session is over: what the client sent after it (audio after end) is dropped.
             guard state.withLockedValue({ $0.outcome }) != "completed" else { return }
-            state.withLockedValue { $0.outcome = error.code }
+            state.withLockedValue { $0.outcome = error.code.name }
             try await self.fail(error, outbound: outbound)
         } catch let error as RecognitionError {
             guard state.withLockedValue({ $0.outcome }) != "completed" else { return }
-            state.withLockedValue { $0.outcome = error.code }
+            state.withLockedValue { $0.outcome = error.code.name }
             try await self.fail(.engine(error), outbound: outbound)
         }
     }
 
     private func fail(_ error: StreamSessionError, outbound: WebSocketOutboundWriter) async throws {
-        try await outbound.write(.text(ServerMessage.error(code: error.code, message: error.message).jsonText))
-        try await outbound.close(error.closeCode, reason: error.code)
+        try await outbound.write(.text(ServerMessage.error(code: error.code.name, message: error.message).jsonText))
+        try await outbound.close(error.closeCode, reason: error.code.name)
     }
 
     /// Reads the socket until the client leaves. Returns normally only when the client is gone.
