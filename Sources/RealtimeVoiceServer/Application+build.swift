@@ -46,7 +46,8 @@ public enum Gateway {
 
         let router = Router(context: BasicRequestContext.self)
         let metrics = GatewayMetrics()
-        router.middlewares.add(GatewayResponseMiddleware(instanceID: configuration.instanceID, metrics: metrics))
+        let responseMiddleware = GatewayResponseMiddleware<BasicRequestContext>(instanceID: configuration.instanceID, metrics: metrics)
+        router.middlewares.add(responseMiddleware)
         router.middlewares.add(AuthMiddleware(authenticator: authenticator, publicMetrics: configuration.publicMetrics))
         GatewayRoutes(engines: engines).add(to: router)
         MetricsRoutes(metrics: metrics, engines: engines).add(to: router)
@@ -75,7 +76,13 @@ public enum Gateway {
                 ),
                 drainTime: configuration.drainTime,
                 instanceID: configuration.instanceID,
-                decide: decision.decide
+                decide: decision.decide,
+                refuse: { error, request, logger, started in
+                    let uri = URI(request.path ?? "/")
+                    var response = error.response(path: uri.path)
+                    responseMiddleware.finish(&response, method: request.method, uri: uri, isUpgrade: true, logger: logger, started: started)
+                    return response
+                }
             )
         }
         return Application(

@@ -11,22 +11,26 @@ import NIOWebSocket
 import ServiceLifecycle
 @_spi(WSInternal) import WSCore
 
-/// HTTP/1.1 with WebSocket upgrade, where a refused upgrade is answered by the HTTP router.
+/// HTTP/1.1 with WebSocket upgrade, where a refused upgrade is answered with its reason.
 ///
 /// Hummingbird's own `HTTP1WebSocketUpgradeChannel` answers every refused upgrade with an empty `400`, so a
-/// client cannot tell a wrong token from a wrong path. Here the upgrade request that ``WebSocketUpgradeDecision``
-/// refuses goes on to the ordinary router, which answers `401`, `404` or `400` with a JSON body and the instance
-/// header, before any upgrade. The WebSocket side is Hummingbird's own handler (`WSCore`), unchanged.
+/// client cannot tell a wrong token from a wrong path. Here ``WebSocketUpgradeDecision`` decides once: a refusal
+/// carries its ``GatewayError`` (`401`, `400 unsupported_language`, …), answered as the router would (JSON body,
+/// instance header, log line, metrics: ``refuse``); an upgrade on a path that is no WebSocket endpoint, or one NIO's
+/// upgrader judged incomplete, goes on to the ordinary router. The WebSocket side is Hummingbird's own handler
+/// (`WSCore`), unchanged.
 struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
-    typealias Decide = @Sendable (HTTPRequest, Logger) async -> ShouldUpgradeResult<WebSocketRoute>
+    typealias Decide = @Sendable (HTTPRequest, Logger) async -> UpgradeDecision
+    /// The answer to a refused upgrade.
+    typealias Refuse = @Sendable (GatewayError, HTTPRequest, Logger, ContinuousClock.Instant) -> Response
 
     enum UpgradeResult: Sendable {
         case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, WebSocketDataHandler<GatewayWebSocketContext>, Logger)
         /// Served by handlers in the channel pipeline (the echo): nothing left to run here.
         case inPipeline
         case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
-        /// NIO's upgrade handler consumed the request head: the router gets it from here.
-        case refusedUpgrade(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, HTTPRequest)
+        /// NIO's upgrade handler consumed the request head: answered with the decision's reason, else by the router.
+        case refusedUpgrade(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, HTTPRequest, GatewayError?)
     }
 
     struct Value: ServerChildChannelValue {
@@ -42,6 +46,7 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
     let instanceID: String
     let http1: HTTP1Channel.Configuration
     let decide: Decide
+    let refuse: Refuse
 
     init(
         responder: @escaping HTTPChannelHandler.Responder,
@@ -49,8 +54,10 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
         drainTime: Duration,
         instanceID: String,
         http1: HTTP1Channel.Configuration = .init(idleTimeout: .seconds(60)),
-        decide: @escaping Decide
+        decide: @escaping Decide,
+        refuse: @escaping Refuse
     ) {
+        self.refuse = refuse
         self.responder = responder
         self.webSocket = webSocket
         self.drainTime = drainTime
@@ -68,6 +75,8 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
             }()
             // The handler chosen by `decide`, carried from `shouldUpgrade` to the upgraded pipeline of this channel.
             let chosenHandler = NIOLoopBoundBox<WebSocketRoute?>(nil, eventLoop: channel.eventLoop)
+            // Why `decide` refused the upgrade, carried to the answer.
+            let refusal = NIOLoopBoundBox<GatewayError?>(nil, eventLoop: channel.eventLoop)
             // A request with an `Upgrade` header is consumed by NIO's upgrade handler; when it is not upgraded
             // (refused by `decide`, or an incomplete handshake), the router answers it from this copy.
             let upgradeRequest = NIOLoopBoundBox<HTTPRequestHead?>(nil, eventLoop: channel.eventLoop)
@@ -78,13 +87,20 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
                     guard let request = try? HTTPRequest(head, secure: false, splitCookie: false) else {
                         return channel.eventLoop.makeSucceededFuture(nil)
                     }
-                    let promise = channel.eventLoop.makePromise(of: ShouldUpgradeResult<WebSocketRoute>.self)
+                    let promise = channel.eventLoop.makePromise(of: UpgradeDecision.self)
                     let decide = self.decide
                     promise.completeWithTask { await decide(request, logger) }
                     return promise.futureResult.map { decision -> HTTPHeaders? in
-                        guard case .upgrade(let headers, let handler) = decision else { return nil }
-                        chosenHandler.value = handler
-                        return HTTPHeaders(headers)
+                        switch decision {
+                        case .upgrade(let headers, let handler):
+                            chosenHandler.value = handler
+                            return HTTPHeaders(headers)
+                        case .refuse(let error):
+                            refusal.value = error
+                            return nil
+                        case .route:
+                            return nil
+                        }
                     }
                 },
                 upgradePipelineHandler: { channel, _ in
@@ -129,7 +145,7 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
                             configuration: .init(isOutboundHalfClosureEnabled: true)
                         )
                         if let head = upgradeRequest.value, let request = try? HTTPRequest(head, secure: false, splitCookie: false) {
-                            return UpgradeResult.refusedUpgrade(http, request)
+                            return UpgradeResult.refusedUpgrade(http, request, refusal.value)
                         }
                         return UpgradeResult.http(http)
                     }
@@ -161,9 +177,15 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
             switch try await value.upgradeResult.get() {
             case .http(let http):
                 await self.handleHTTP(asyncChannel: http, logger: logger)
-            case .refusedUpgrade(let http, let head):
+            case .refusedUpgrade(let http, let head, let refusal):
                 // A handshake has no body; the answer closes the connection.
+                let started = ContinuousClock.now
                 try await http.executeThenClose { _, outbound in
+                    if let refusal {
+                        let response = self.refuse(refusal, head, logger, started)
+                        try await ResponseWriter(outbound: outbound).write(response: response.head, body: response.body)
+                        return
+                    }
                     let request = Request(head: head, body: RequestBody(buffer: ByteBuffer()))
                     try await self.responder(request, ResponseWriter(outbound: outbound), http.channel)
                 }

@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 
 /// Outermost middleware: every response, errors and 404s included, carries `X-Realtime-Voice-Instance`;
@@ -23,26 +24,31 @@ struct GatewayResponseMiddleware<Context: RequestContext>: RouterMiddleware {
             }
             response = gatewayError.response(path: request.uri.path)
         }
+        self.finish(&response, method: request.method, uri: request.uri, isUpgrade: request.headers[.upgrade] != nil, logger: context.logger, started: started)
+        return response
+    }
+
+    /// What every answer gets, from the router or for a refused upgrade: the instance header, a log line, metrics.
+    func finish(_ response: inout Response, method: HTTPRequest.Method, uri: URI, isUpgrade: Bool, logger: Logger, started: ContinuousClock.Instant) {
         response.headers[Self.instanceHeader] = self.instanceID
-        // A refused WebSocket upgrade reaches the router: close, so that the client's retry gets a fresh
-        // connection on which an upgrade can happen.
-        if request.headers[.upgrade] != nil {
+        // A refused WebSocket upgrade: close, so that the client's retry gets a fresh connection on which an upgrade
+        // can happen.
+        if isUpgrade {
             response.headers[.connection] = "close"
         }
-        context.logger.info(
+        logger.info(
             "HTTP request",
             metadata: [
-                "http.method": "\(request.method)",
-                "http.path": "\(AccessToken.redacted(request.uri))",
+                "http.method": "\(method)",
+                "http.path": "\(AccessToken.redacted(uri))",
                 "http.status": "\(response.status.code)",
             ]
         )
-        let path = request.uri.path
+        let path = uri.path
         self.metrics.httpRequest(
-            route: Paths.known.contains(path) ? path : "other", method: request.method.rawValue, status: response.status.code,
+            route: Paths.known.contains(path) ? path : "other", method: method.rawValue, status: response.status.code,
             duration: ContinuousClock.now - started
         )
-        return response
     }
 }
 

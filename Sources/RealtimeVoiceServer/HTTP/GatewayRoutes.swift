@@ -62,8 +62,10 @@ struct GatewayRoutes<Context: RequestContext>: Sendable {
         Response(status: .ok, headers: [.contentType: contentType, .cacheControl: "no-cache"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    /// A request on a WebSocket path that was not upgraded: either a plain GET (`426`), or a handshake that the
-    /// upgrade decision refused for a reason other than the token (checked by the auth middleware before this).
+    /// A request on a WebSocket path that reached the router: a plain GET (`426`), or a handshake NIO's upgrader
+    /// judged incomplete before the upgrade decision saw it (the auth middleware checked its token first): its
+    /// query is checked here, the only place that sees it, so that a wrong parameter is named before the handshake.
+    /// The decision answers the handshakes it refuses itself, with their reason.
     private func explainRefusedUpgrade(_ request: Request) throws -> Response {
         guard request.headers[.upgrade]?.lowercased() == "websocket" else {
             throw GatewayError.upgradeRequired(request.uri.path)
@@ -71,9 +73,7 @@ struct GatewayRoutes<Context: RequestContext>: Sendable {
         if request.uri.path == Paths.stream {
             _ = try StreamParameters(query: request.uri, engines: self.engines)
         }
-        throw GatewayError.invalidUpgrade(
-            "The WebSocket handshake is incomplete: it needs 'Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13' and a 'Sec-WebSocket-Key'."
-        )
+        throw WebSocketUpgradeDecision.incompleteHandshake
     }
 }
 

@@ -7,10 +7,18 @@ import Logging
 import NIOCore
 import SpeechEngine
 
-/// Decides, before any upgrade, whether a WebSocket handshake is accepted and which session serves it.
-///
-/// A refused handshake is not answered here: it goes on to the HTTP router (see ``GatewayServerChannel``),
-/// whose middleware and WebSocket-path routes answer with the precise status and a JSON body.
+/// What ``WebSocketUpgradeDecision`` decided about a handshake.
+enum UpgradeDecision: Sendable {
+    /// Upgrade, answering with these headers, to this session.
+    case upgrade(HTTPFields, WebSocketRoute)
+    /// Refuse, for this reason: answered at once with its status and JSON body (``GatewayServerChannel``).
+    case refuse(GatewayError)
+    /// Not a WebSocket endpoint's business (another path, another method): the HTTP router answers it.
+    case route
+}
+
+/// Decides, before any upgrade, whether a WebSocket handshake is accepted and which session serves it; a refusal
+/// carries its reason, so that nothing is checked twice.
 struct WebSocketUpgradeDecision: Sendable {
     let authenticator: Authenticator
     let engines: EngineRegistry
@@ -18,26 +26,25 @@ struct WebSocketUpgradeDecision: Sendable {
     let instanceID: String
     let metrics: GatewayMetrics
 
-    func decide(_ request: HTTPRequest, logger: Logger) async -> ShouldUpgradeResult<WebSocketRoute> {
+    func decide(_ request: HTTPRequest, logger: Logger) async -> UpgradeDecision {
         let uri = URI(request.path ?? "/")
         var logger = logger
         logger[metadataKey: "http.path"] = "\(AccessToken.redacted(uri))"
         // `realtime-voice doctor` marks its probes, so that a person can tell whether one reached the server.
         if let nonce = uri.queryParameters.get("doctor") { logger[metadataKey: "doctor.nonce"] = "\(nonce)" }
-        guard Paths.webSocketPaths.contains(uri.path) else {
-            logger.info("WebSocket upgrade refused", metadata: ["ws.refusal": "not_found"])
-            return .dontUpgrade
+        guard Paths.webSocketPaths.contains(uri.path), request.method == .get else {
+            logger.info("WebSocket upgrade refused", metadata: ["ws.refusal": "not_a_websocket_endpoint"])
+            return .route
         }
         do {
             try await self.authenticator.authenticate(headers: request.headerFields, uri: uri)
         } catch {
             logger.info("WebSocket upgrade refused", metadata: ["ws.refusal": "\(error.code)"])
-            return .dontUpgrade
+            return .refuse(error)
         }
         guard Self.isWellFormed(request) else {
-            // The router answers it: 400 invalid_upgrade for a GET, 404 for another method.
             logger.info("WebSocket upgrade refused", metadata: ["ws.refusal": "invalid_upgrade"])
-            return .dontUpgrade
+            return .refuse(Self.incompleteHandshake)
         }
         let headers: HTTPFields = [GatewayResponseMiddleware<BasicRequestContext>.instanceHeader: self.instanceID]
         switch uri.path {
@@ -50,7 +57,7 @@ struct WebSocketUpgradeDecision: Sendable {
                 parameters = try StreamParameters(query: uri, engines: self.engines)
             } catch {
                 logger.info("WebSocket upgrade refused", metadata: ["ws.refusal": "\(error.code)"])
-                return .dontUpgrade
+                return .refuse(error)
             }
             let sessionID = UUID().uuidString.lowercased()
             var sessionLogger = logger
@@ -68,6 +75,11 @@ struct WebSocketUpgradeDecision: Sendable {
             )
         }
     }
+
+    /// A handshake that is not a complete WebSocket upgrade (here, or as NIO's upgrader judged it).
+    static let incompleteHandshake = GatewayError.invalidUpgrade(
+        "The WebSocket handshake is incomplete: it needs 'Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13' and a 'Sec-WebSocket-Key'."
+    )
 
     /// RFC 6455 §4.2.1 on top of NIO's checks (Upgrade, version 13, a key): a GET, `Connection` naming `upgrade`,
     /// and a key that is the base64 of 16 bytes.
