@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import hmac
 import os
+import signal
 import sys
 import time
 import traceback
@@ -16,6 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before faster_whisper imports huggingface_hub: never reach a hub
+
+# Started by the gateway, this process inherits the signal mask of the thread that spawned it, which blocks SIGTERM
+# (Swift's dispatch and NIO threads block signals): unblock them before any thread starts, so that SIGTERM stops it
+# gracefully rather than being held until the gateway's SIGKILL.
+signal.pthread_sigmask(signal.SIG_SETMASK, set())
+for _number in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(_number, signal.SIG_DFL)
 
 import uvicorn  # noqa: E402
 from faster_whisper import WhisperModel  # noqa: E402
