@@ -61,7 +61,7 @@ public struct PocketSphinxConfiguration: Sendable, Equatable {
             "-hmm", "\(self.modelDirectory)/en-us",
             "-lm", "\(self.modelDirectory)/en-us.lm.bin",
             "-dict", "\(self.modelDirectory)/cmudict-en-us.dict",
-            // Finalisation drops from ~130 ms to ~40 ms with no accuracy loss (pocketsphinx-notes.md).
+            // Finalisation drops from ~130 ms to ~40 ms with no accuracy loss (docs/pocketsphinx.md, “Finalisation cost”).
             "-fwdflat", "no",
             // The VAD keeps reporting speech for this many 10 ms frames of silence: our endpoint.
             "-vad_postspeech", "\(max(1, self.endpointMilliseconds / 10))",

@@ -2,7 +2,8 @@ import CPocketSphinx
 import Synchronization
 
 /// PocketSphinx's log destination is process-wide state: passing `-logfn` to each decoder made concurrent
-/// `ps_init` calls crash (pocketsphinx-notes.md §6.1). It is silenced once, before the first decoder.
+/// `ps_init` calls crash (docs/pocketsphinx.md, “Logging: silence it once, never use -logfn”). It is silenced
+/// once, before the first decoder.
 enum PocketSphinxLogging {
     private static let silenced = Mutex(false)
 

@@ -1,6 +1,7 @@
 import Foundation
 
-/// Names the cause of a refused WebSocket handshake from the raw answer (user-needs-and-deployment-pain.md §2.2).
+/// Names the cause of a refused WebSocket handshake from the raw answer (README.md, “Diagnosing a deployment:
+/// realtime-voice doctor”, the `upgrade` row of the checks table).
 enum UpgradeDiagnosis {
     static let instanceHeader = "X-Realtime-Voice-Instance"
 

@@ -1,9 +1,10 @@
 import Crypto
 import Foundation
 
-/// Signs the URL of a Tencent real-time ASR session (protocols.md §1a): HMAC-SHA1, keyed with the SecretKey, over
-/// `asr.cloud.tencent.com/asr/v2/<appid>?k1=v1&k2=v2…` (every parameter but `signature`, sorted by key, values
-/// raw), Base64; every value and the signature strictly percent-encoded in the URL actually used.
+/// Signs the URL of a Tencent real-time ASR session (docs/tencent.md, “Signing a real-time URL”): HMAC-SHA1,
+/// keyed with the SecretKey, over `asr.cloud.tencent.com/asr/v2/<appid>?k1=v1&k2=v2…` (every parameter but
+/// `signature`, sorted by key, values raw), Base64; every value and the signature strictly percent-encoded in the
+/// URL actually used.
 struct RealtimeURLSigner {
     /// The host the signature covers: Tencent's, even when `baseURL` points at a private endpoint or a stand-in.
     static let signedHost = "asr.cloud.tencent.com"

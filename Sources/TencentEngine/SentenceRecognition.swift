@@ -6,7 +6,8 @@ import NIOHTTP1
 import SpeechEngine
 
 /// Tencent's one-shot API, SentenceRecognition (API 3.0, version 2019-06-14, TC3-HMAC-SHA256, no Region):
-/// a recording of at most 60 s sent inline as Base64 PCM (protocols.md §1b).
+/// a recording of at most 60 s sent inline as Base64 PCM (docs/tencent.md, “SentenceRecognition: one-shot
+/// recognition (API 3.0)”).
 struct SentenceRecognition: Sendable {
     static let maxSeconds = 60
 

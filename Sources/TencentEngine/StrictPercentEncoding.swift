@@ -2,7 +2,7 @@
 ///
 /// Tencent's real-time ASR needs every query value and the signature encoded this way: Foundation's URLComponents
 /// leaves `+ / = | ,` unescaped, and an unescaped `+`, `/` or `=` in a Base64 signature fails authentication
-/// intermittently (protocols.md §1a).
+/// intermittently (docs/tencent.md, “Strict percent-encoding”).
 enum StrictPercentEncoding {
     static func encode(_ text: String) -> String {
         var encoded = ""

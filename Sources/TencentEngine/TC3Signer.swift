@@ -1,7 +1,8 @@
 import Crypto
 import Foundation
 
-/// TC3-HMAC-SHA256, Tencent Cloud API 3.0's request signature (protocols.md §1c).
+/// TC3-HMAC-SHA256, Tencent Cloud API 3.0's request signature (docs/tencent.md, “TC3-HMAC-SHA256: signing an API
+/// 3.0 request”).
 struct TC3Signer {
     let secretID: String
     let secretKey: String

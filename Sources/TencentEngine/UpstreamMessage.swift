@@ -1,4 +1,5 @@
-/// A message from Tencent's real-time ASR (protocols.md §1a): the handshake, results, the final, or an error.
+/// A message from Tencent's real-time ASR: the handshake, results, the final, or an error (docs/tencent.md,
+/// “Handshake, results, final and errors”).
 struct UpstreamMessage: Decodable, Sendable {
     struct Result: Decodable, Sendable {
         struct Word: Decodable, Sendable {

@@ -3,7 +3,7 @@ import Testing
 
 @testable import TencentEngine
 
-@Suite("Tencent request signatures (protocols.md §1a, §1c)")
+@Suite("Tencent request signatures (docs/tencent.md, “Signing a real-time URL”, “Test vectors”)")
 struct SignatureTests {
     @Test("real-time ASR: HMAC-SHA1 over the raw sorted query, for Tencent's host")
     func realtimeVector() {

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""A local stand-in for Tencent Cloud ASR, written from /work/shared/reference/protocols.md section 1.
+"""A local stand-in for Tencent Cloud ASR, written from Tencent's documentation as summarised in docs/tencent.md.
 
 It speaks Tencent's wire protocols so that the gateway's Tencent engine can be tested without Tencent:
 
-* 1a real-time ASR over WebSocket: ``ws://HOST:WS_PORT/asr/v2/<appid>?<query>`` (HMAC-SHA1 query signature,
+* real-time ASR over WebSocket: ``ws://HOST:WS_PORT/asr/v2/<appid>?<query>`` (HMAC-SHA1 query signature,
   handshake frame, binary 16-bit PCM, ``{"type":"end"}``, slice_type 0/1/2 results, ``final:1``, error codes,
   Tencent's pacing rules: at most 3 s of audio per second, 4008 after 15 s without audio).
-* 1b/1c SentenceRecognition over HTTP: ``POST http://HOST:HTTP_PORT/`` signed with TC3-HMAC-SHA256.
+* SentenceRecognition over HTTP: ``POST http://HOST:HTTP_PORT/`` signed with TC3-HMAC-SHA256.
 
 There is no real recognition. An energy VAD (RMS of 20 ms frames) finds "sentences", and each one gets the
 deterministic text ``第{i+1}句{duration_ms}毫秒``.
@@ -121,9 +121,9 @@ def tc3_date(timestamp: int) -> str:
 
 
 def tc3_canonical_request(method: str, uri: str, query: str, headers: dict, signed_headers, payload: bytes) -> str:
-    """CanonicalRequest per 1c. ``headers`` maps header names (any case) to values as sent; the canonical form
-    lower-cases names and values and trims values (the official page: "Both the key and value of the header
-    should be converted to lowercase with the leading and trailing spaces removed")."""
+    """CanonicalRequest (docs/tencent.md, "TC3-HMAC-SHA256"). ``headers`` maps header names (any case) to values
+    as sent; the canonical form lower-cases names and values and trims values (the official page: "Both the key
+    and value of the header should be converted to lowercase with the leading and trailing spaces removed")."""
     lowered = {str(k).lower(): str(v) for k, v in headers.items()}
     names = [name.lower() for name in signed_headers]
     canonical_headers = "".join(f"{name}:{lowered[name].strip().lower()}\n" for name in names)
@@ -549,7 +549,7 @@ class StandIn:
         with self._lock:
             target.append(record)
 
-    # ----- WebSocket real-time ASR (1a) ----------------------------------------------------------------
+    # ----- WebSocket real-time ASR (docs/tencent.md, "Real-time recognition over WebSocket") -----------
 
     def _process_request(self, connection, request):
         path = request.path.split("?", 1)[0]
@@ -929,7 +929,7 @@ class StandIn:
             if not state["logged"]:
                 flush()
 
-    # ----- HTTP: SentenceRecognition (1b, 1c) and control ---------------------------------------------
+    # ----- HTTP: SentenceRecognition and TC3 (docs/tencent.md) and control ----------------------------
 
     async def _http_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

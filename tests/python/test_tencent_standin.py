@@ -1,5 +1,5 @@
 """Tests of the Tencent ASR stand-in itself (tencent_standin.py), with a client written here from
-/work/shared/reference/protocols.md section 1, so the stand-in is known to be right before the gateway is
+docs/tencent.md (Tencent's documented protocols), so the stand-in is known to be right before the gateway is
 pointed at it. No gateway binary is needed."""
 import asyncio
 import base64
@@ -75,7 +75,8 @@ def params(**overrides):
 
 
 def signed_url(standin, query: dict, secret_key: str = ts.DEFAULT_SECRET_KEY, appid: str | None = None) -> str:
-    """Signs raw values for asr.cloud.tencent.com, sends strictly percent-encoded values (1a)."""
+    """Signs raw values for asr.cloud.tencent.com, sends strictly percent-encoded values (docs/tencent.md,
+    "Signing a real-time URL")."""
     return ts.ws_signed_url(standin.ws_url, appid or standin.appid, query, secret_key)
 
 
@@ -487,7 +488,7 @@ def test_concurrent_sessions(si, one_sentence):
     assert stats["active_sessions"] == 0 and stats["sessions_logged"] == count and stats["max_loop_lag_ms"] >= 0
 
 
-# ----- SentenceRecognition (1b) over TC3 (1c) ---------------------------------------------------------------
+# ----- SentenceRecognition over TC3 (docs/tencent.md) -------------------------------------------------------
 
 def api(standin, body, headers=None, secret_id=ts.DEFAULT_SECRET_ID, secret_key=ts.DEFAULT_SECRET_KEY,
         timestamp=None, extra=None, signed=("content-type", "host"), connection=None):
