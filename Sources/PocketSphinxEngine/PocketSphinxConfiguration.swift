@@ -7,7 +7,7 @@ public struct PocketSphinxConfiguration: Sendable, Equatable {
     /// Folder holding `en-us/` (acoustic model), `en-us.lm.bin` and `cmudict-en-us.dict`
     /// (Debian's `pocketsphinx-en-us` installs them in `/usr/share/pocketsphinx/model/en-us`).
     public var modelDirectory: String
-    /// Decoders created at start; each costs ~90 MB and ~0.3 s.
+    /// Decoders created at start (default: one per CPU core); each costs ~90 MB and ~0.3 s.
     public var poolSize: Int
     /// Threads that run decoder calls; `nil` means one per CPU core (at most one per decoder). More threads than
     /// cores only makes decoders preempt each other mid-chunk and evict each other's data from the caches.
@@ -32,7 +32,7 @@ public struct PocketSphinxConfiguration: Sendable, Equatable {
 
     public init(
         modelDirectory: String = Self.defaultModelDirectory,
-        poolSize: Int = 2,
+        poolSize: Int = ProcessInfo.processInfo.activeProcessorCount,
         threads: Int? = nil,
         queueCapacity: Int = 4,
         queueTimeout: Duration = .seconds(10),

@@ -22,10 +22,10 @@ struct ServeSettings {
         let lookup = SettingLookup(environment: environment)
 
         var configuration = GatewayConfiguration()
-        configuration.host = try lookup.value(command.host, "REALTIME_VOICE_HOST", { $0 }) ?? "0.0.0.0"
-        configuration.port = try lookup.value(command.port, "PORT", Int.init) ?? 8080
+        configuration.host = try lookup.value(command.host, "REALTIME_VOICE_HOST", { $0 }) ?? ServeDefaults.gateway.host
+        configuration.port = try lookup.value(command.port, "PORT", Int.init) ?? ServeDefaults.gateway.port
         guard (0...65535).contains(configuration.port) else { throw ValidationError("The port must be 0-65535.") }
-        configuration.engine = try lookup.value(command.engine, "REALTIME_VOICE_ENGINE", { $0 }) ?? "whisper"
+        configuration.engine = try lookup.value(command.engine, "REALTIME_VOICE_ENGINE", { $0 }) ?? ServeDefaults.engine
         if let instance = environment["REALTIME_VOICE_INSTANCE_ID"], !instance.isEmpty {
             configuration.instanceID = instance
         }
@@ -43,30 +43,30 @@ struct ServeSettings {
             )
         }
 
-        let maxFrame = try lookup.value(command.maxFrameBytes, "REALTIME_VOICE_MAX_FRAME_BYTES", Int.init) ?? 64 * 1024
+        let maxFrame = try lookup.value(command.maxFrameBytes, "REALTIME_VOICE_MAX_FRAME_BYTES", Int.init) ?? ServeDefaults.limits.maxFrameBytes
         guard maxFrame >= 1024 else { throw ValidationError("The maximum frame size must be at least 1024 bytes.") }
         configuration.limits = StreamLimits(
             maxFrameBytes: maxFrame,
-            idleTimeout: try lookup.seconds(command.idleTimeout, "REALTIME_VOICE_IDLE_TIMEOUT", default: 15),
-            maxSessionDuration: try lookup.seconds(command.maxSession, "REALTIME_VOICE_MAX_SESSION", default: 600),
-            pingInterval: try lookup.seconds(command.pingInterval, "REALTIME_VOICE_PING_INTERVAL", default: 20),
-            maxBufferedAudio: try lookup.seconds(command.maxBufferedAudio, "REALTIME_VOICE_MAX_BUFFERED_AUDIO", default: 60)
+            idleTimeout: try lookup.seconds(command.idleTimeout, "REALTIME_VOICE_IDLE_TIMEOUT", default: ServeDefaults.limits.idleTimeout),
+            maxSessionDuration: try lookup.seconds(command.maxSession, "REALTIME_VOICE_MAX_SESSION", default: ServeDefaults.limits.maxSessionDuration),
+            pingInterval: try lookup.seconds(command.pingInterval, "REALTIME_VOICE_PING_INTERVAL", default: ServeDefaults.limits.pingInterval),
+            maxBufferedAudio: try lookup.seconds(command.maxBufferedAudio, "REALTIME_VOICE_MAX_BUFFERED_AUDIO", default: ServeDefaults.limits.maxBufferedAudio)
         )
 
         configuration.uploads = UploadLimits(
-            maxBytes: try lookup.value(command.maxUploadBytes, "REALTIME_VOICE_MAX_UPLOAD_BYTES", Int.init) ?? 10 * 1024 * 1024,
-            maxDuration: try lookup.seconds(command.maxUploadSeconds, "REALTIME_VOICE_MAX_UPLOAD_SECONDS", default: 60),
-            decodeTimeout: try lookup.seconds(command.decodeTimeout, "REALTIME_VOICE_DECODE_TIMEOUT", default: 30),
-            maxConcurrent: try lookup.value(command.maxConcurrentUploads, "REALTIME_VOICE_MAX_CONCURRENT_UPLOADS", Int.init) ?? 8
+            maxBytes: try lookup.value(command.maxUploadBytes, "REALTIME_VOICE_MAX_UPLOAD_BYTES", Int.init) ?? ServeDefaults.uploads.maxBytes,
+            maxDuration: try lookup.seconds(command.maxUploadSeconds, "REALTIME_VOICE_MAX_UPLOAD_SECONDS", default: ServeDefaults.uploads.maxDuration),
+            decodeTimeout: try lookup.seconds(command.decodeTimeout, "REALTIME_VOICE_DECODE_TIMEOUT", default: ServeDefaults.uploads.decodeTimeout),
+            maxConcurrent: try lookup.value(command.maxConcurrentUploads, "REALTIME_VOICE_MAX_CONCURRENT_UPLOADS", Int.init) ?? ServeDefaults.uploads.maxConcurrent
         )
         guard configuration.uploads.maxBytes >= 1024, configuration.uploads.maxConcurrent >= 1 else {
             throw ValidationError("The upload limit must be at least 1024 bytes and at least 1 concurrent upload.")
         }
 
-        let decoders = try lookup.value(command.decoders, "REALTIME_VOICE_DECODERS", Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
-        let queue = try lookup.value(command.queueSize, "REALTIME_VOICE_QUEUE_SIZE", Int.init) ?? 4
-        let endpoint = try lookup.value(command.endpointMs, "REALTIME_VOICE_ENDPOINT_MS", Int.init) ?? 600
-        let queueTimeout = try lookup.seconds(command.queueTimeout, "REALTIME_VOICE_QUEUE_TIMEOUT", default: 10)
+        let decoders = try lookup.value(command.decoders, "REALTIME_VOICE_DECODERS", Int.init) ?? ServeDefaults.pocketSphinx.poolSize
+        let queue = try lookup.value(command.queueSize, "REALTIME_VOICE_QUEUE_SIZE", Int.init) ?? ServeDefaults.pocketSphinx.queueCapacity
+        let endpoint = try lookup.value(command.endpointMs, "REALTIME_VOICE_ENDPOINT_MS", Int.init) ?? ServeDefaults.pocketSphinx.endpointMilliseconds
+        let queueTimeout = try lookup.seconds(command.queueTimeout, "REALTIME_VOICE_QUEUE_TIMEOUT", default: ServeDefaults.pocketSphinx.queueTimeout)
         guard decoders >= 1, queue >= 0, endpoint >= 10 else {
             throw ValidationError("Need at least 1 decoder, a queue size of 0 or more, and an endpoint of at least 10 ms.")
         }
@@ -84,7 +84,7 @@ struct ServeSettings {
             )
         }
         configuration.tencent = try Self.tencent(environment: environment, selected: configuration.engine == "tencent")
-        configuration.drainTime = try lookup.seconds(command.drainTimeout, "REALTIME_VOICE_DRAIN_TIMEOUT", default: 30)
+        configuration.drainTime = try lookup.seconds(command.drainTimeout, "REALTIME_VOICE_DRAIN_TIMEOUT", default: ServeDefaults.gateway.drainTime)
         configuration.publicMetrics = command.publicMetrics || ["1", "true", "yes"].contains(environment["REALTIME_VOICE_PUBLIC_METRICS"]?.lowercased() ?? "")
         let streaming = try Self.segmentedStreaming(command: command, lookup: lookup, endpoint: .milliseconds(Int64(endpoint)), queueTimeout: queueTimeout)
         configuration.openAI = try Self.openAI(command: command, lookup: lookup, streaming: streaming)
@@ -101,12 +101,12 @@ struct ServeSettings {
         }
         self.configuration = configuration
 
-        let levelName = try lookup.value(command.logLevel, "REALTIME_VOICE_LOG_LEVEL", { $0 }) ?? "info"
+        let levelName = try lookup.value(command.logLevel, "REALTIME_VOICE_LOG_LEVEL", { $0 }) ?? ServeDefaults.logLevel
         guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
             throw ValidationError("Unknown log level '\(levelName)'.")
         }
         self.logLevel = level
-        let formatName = try lookup.value(command.logFormat, "REALTIME_VOICE_LOG_FORMAT", { $0 }) ?? "text"
+        let formatName = try lookup.value(command.logFormat, "REALTIME_VOICE_LOG_FORMAT", { $0 }) ?? ServeDefaults.logFormat
         guard let format = LogFormat(rawValue: formatName.lowercased()) else {
             throw ValidationError("Unknown log format '\(formatName)'; use text or json.")
         }
@@ -153,9 +153,9 @@ struct ServeSettings {
         let sidecar = WhisperSidecarConfiguration(
             directory: directory,
             model: try lookup.value(command.whisperModel, "REALTIME_VOICE_WHISPER_MODEL", { $0 }) ?? WhisperSidecarConfiguration.defaultModel,
-            port: try lookup.value(command.whisperPort, "REALTIME_VOICE_WHISPER_PORT", Int.init) ?? 0,
-            threads: try lookup.value(command.whisperThreads, "REALTIME_VOICE_WHISPER_THREADS", Int.init) ?? ProcessInfo.processInfo.activeProcessorCount,
-            maxConcurrent: try lookup.value(command.whisperMaxConcurrent, "REALTIME_VOICE_WHISPER_MAX_CONCURRENT", Int.init) ?? 1
+            port: try lookup.value(command.whisperPort, "REALTIME_VOICE_WHISPER_PORT", Int.init) ?? ServeDefaults.whisper.port,
+            threads: try lookup.value(command.whisperThreads, "REALTIME_VOICE_WHISPER_THREADS", Int.init) ?? ServeDefaults.whisper.threads,
+            maxConcurrent: try lookup.value(command.whisperMaxConcurrent, "REALTIME_VOICE_WHISPER_MAX_CONCURRENT", Int.init) ?? ServeDefaults.whisper.maxConcurrent
         )
         if let problem = sidecar.problem { throw ValidationError(problem) }
         return sidecar
@@ -164,9 +164,9 @@ struct ServeSettings {
     /// How the segmented engines (openai, whisper) stream: VAD, partials, segments, timeouts and their queue.
     static func segmentedStreaming(command: ServeCommand, lookup: SettingLookup, endpoint: Duration, queueTimeout: Duration) throws -> OpenAIConfiguration {
         var openAI = OpenAIConfiguration(endpoint: endpoint)
-        openAI.requestTimeout = try lookup.seconds(command.openaiTimeout, "REALTIME_VOICE_OPENAI_TIMEOUT", default: 30)
-        openAI.partialInterval = try lookup.seconds(command.openaiPartialInterval, "REALTIME_VOICE_OPENAI_PARTIAL_INTERVAL", default: 1)
-        openAI.maxSegment = try lookup.seconds(command.openaiMaxSegment, "REALTIME_VOICE_OPENAI_MAX_SEGMENT", default: 15)
+        openAI.requestTimeout = try lookup.seconds(command.openaiTimeout, "REALTIME_VOICE_OPENAI_TIMEOUT", default: ServeDefaults.openAI.requestTimeout)
+        openAI.partialInterval = try lookup.seconds(command.openaiPartialInterval, "REALTIME_VOICE_OPENAI_PARTIAL_INTERVAL", default: ServeDefaults.openAI.partialInterval)
+        openAI.maxSegment = try lookup.seconds(command.openaiMaxSegment, "REALTIME_VOICE_OPENAI_MAX_SEGMENT", default: ServeDefaults.openAI.maxSegment)
         let queue = try lookup.value(command.openaiQueue, "REALTIME_VOICE_OPENAI_QUEUE", Int.init) ?? openAI.requestQueue
         let mode = try lookup.value(command.vadMode, "REALTIME_VOICE_VAD_MODE", Int.init) ?? openAI.vadMode
         guard queue >= 0, (0...3).contains(mode), openAI.maxSegment >= .seconds(2) else {
@@ -217,8 +217,8 @@ struct SettingLookup {
     }
 
     /// A positive number of seconds, flag or variable, else `fallback`.
-    func seconds(_ flag: Double?, _ name: String, default fallback: Double) throws -> Duration {
-        let value = try self.value(flag, name, Double.init) ?? fallback
+    func seconds(_ flag: Double?, _ name: String, default fallback: Duration) throws -> Duration {
+        let value = try self.value(flag, name, Double.init) ?? fallback.secondsValue
         guard value > 0 else { throw ValidationError("\(name) must be a positive number of seconds.") }
         return .milliseconds(Int64(value * 1000))
     }

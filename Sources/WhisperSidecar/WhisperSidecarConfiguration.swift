@@ -11,7 +11,7 @@ public struct WhisperSidecarConfiguration: Sendable {
     public var model: String
     /// Loopback port of the sidecar; 0 picks a free one at start (kept across restarts).
     public var port: Int
-    /// CPU threads of one inference.
+    /// CPU threads of one inference (default: all cores, as one inference runs at a time).
     public var threads: Int
     /// Inferences the sidecar runs at once; the gateway sends no more, so that waiting happens in its own queue.
     public var maxConcurrent: Int
@@ -38,7 +38,7 @@ public struct WhisperSidecarConfiguration: Sendable {
         python: String? = nil,
         model: String = WhisperSidecarConfiguration.defaultModel,
         port: Int = 0,
-        threads: Int = 2,
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount,
         maxConcurrent: Int = 1,
         startTimeout: Duration = .seconds(120),
         healthInterval: Duration = .seconds(2),

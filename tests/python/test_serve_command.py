@@ -67,3 +67,27 @@ def test_refuses_a_short_jwt_secret_and_a_missing_model():
     assert short.returncode == 2 and "at least 32 bytes" in short.stderr + short.stdout
     model = subprocess.run([str(BINARY), "serve", "--port", "0", "--model-dir", "/nonexistent"], capture_output=True, text=True, timeout=30)
     assert model.returncode == 2 and "pocketsphinx-en-us" in model.stderr + model.stdout
+
+
+def test_readme_configuration_table_has_the_defaults_serve_prints():
+    """Each default is defined once (the configuration types); `serve --help` prints it, and README must agree."""
+    import re
+    from conftest import ROOT
+    help_text = " ".join(subprocess.run([str(BINARY), "serve", "--help"], check=True, capture_output=True, text=True).stdout.split())
+    printed = {}
+    for match in re.finditer(r"(--[a-z-]+)(?: <[a-z-]+>)? (.*?)(?= --[a-z-]+(?: <[a-z-]+>)? |$)", help_text):
+        default = re.search(r"\(default: ([^)]*)\)\s*$", match.group(2))
+        if default:
+            printed[match.group(1)] = default.group(1).strip()
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    compared = 0
+    for row in re.findall(r"^\| `(--[a-z-]+)`[^|]*\| [^|]*\| ([^|]*) \|", section, re.M):
+        flag, written = row
+        if flag not in printed:
+            continue
+        value = written.replace("`", "").strip()
+        value = re.sub(r" (s|ms)$", "", value)
+        assert value == printed[flag], f"{flag}: README says {written!r}, serve --help says {printed[flag]!r}"
+        compared += 1
+    assert compared >= 25, (compared, sorted(printed))
