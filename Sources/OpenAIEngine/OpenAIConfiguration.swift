@@ -28,6 +28,9 @@ public struct OpenAIConfiguration: Sendable {
     public var maxSegment: Duration
     /// WebRTC VAD aggressiveness, 0 (keeps most audio as speech) to 3 (drops most noise).
     public var vadMode: Int
+    /// Live streams at once; one more is refused `busy` at its start rather than served with a growing lag. Nil:
+    /// no limit (an external upstream scales by itself); engine `whisper` sets it to what its sidecar keeps up with.
+    public var maxStreams: Int?
 
     public static let defaultBaseURL = "https://api.openai.com/v1"
 
@@ -44,8 +47,10 @@ public struct OpenAIConfiguration: Sendable {
         partialInterval: Duration = .seconds(1),
         endpoint: Duration = .milliseconds(600),
         maxSegment: Duration = .seconds(15),
-        vadMode: Int = 2
+        vadMode: Int = 2,
+        maxStreams: Int? = nil
     ) {
+        self.maxStreams = maxStreams
         self.baseURL = baseURL
         self.apiKey = apiKey
         self.model = model

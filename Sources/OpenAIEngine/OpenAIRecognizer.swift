@@ -27,6 +27,8 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
     let client: TranscriptionClient
     private let http: HTTPClient
     let requests: LendingPool<Int>
+    /// Live streams now (counted only with a ``OpenAIConfiguration/maxStreams``).
+    private let liveStreams = Atomic<Int>(0)
     let logger: Logger
 
     public init(name: String = "openai", configuration: OpenAIConfiguration, upstream: (any ManagedUpstream)? = nil, logger: Logger) {
@@ -73,6 +75,15 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
         throw .engineUnavailable("The \(self.name) engine is not available: \(upstream.unavailableReason). Try again in a few seconds.")
     }
 
+    /// Counts a new live stream against ``OpenAIConfiguration/maxStreams``; `busy` when that many already run.
+    private func admitStream() throws(RecognitionError) {
+        guard let limit = self.configuration.maxStreams else { return }
+        guard self.liveStreams.add(1, ordering: .relaxed).newValue <= limit else {
+            self.liveStreams.subtract(1, ordering: .relaxed)
+            throw .busy("The \(self.name) engine is recognising \(limit) live streams, as many as it keeps real time with; try again shortly.")
+        }
+    }
+
     /// Upstream requests in flight and waiting, for metrics.
     public func usage() async -> (inUse: Int, queued: Int) {
         await (self.requests.inUse, self.requests.queued)
@@ -117,6 +128,8 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
         emit: @Sendable (RecognitionEvent) async throws -> Void
     ) async throws where Audio.Element == [Int16] {
         try self.checkAvailable()
+        try self.admitStream()
+        defer { if self.configuration.maxStreams != nil { self.liveStreams.subtract(1, ordering: .relaxed) } }
         let rate = options.sampleRate ?? self.sampleRate
         let detector: VoiceActivityDetector
         do {

@@ -100,7 +100,12 @@ final class SegmentedSession {
     private func startPartialIfDue(in group: inout ThrowingTaskGroup<Void, any Error>) async {
         guard !self.requestInFlight, let open = self.segmenter.openSegment else { return }
         // While speech goes on, every interval; not in a pause, so that the request at the likely end is not delayed.
-        let grown = open.samples.count - self.requestedLength >= self.partialIntervalSamples && open.silenceSamples == 0
+        // A segment's first partial comes after half the interval of speech (its pre-roll not counted), so that
+        // the first words show sooner; later ones every interval.
+        let due =
+            self.requestedLength == 0
+            ? self.segmenter.settings.preRollSamples + self.partialIntervalSamples / 2 : self.partialIntervalSamples
+        let grown = open.samples.count - self.requestedLength >= due && open.silenceSamples == 0
         let speechStopped = open.silenceSamples >= Self.speechEndTriggerMilliseconds * self.sampleRate / 1000 && open.speechEnd > self.requestedSpeechEnd
         guard grown || speechStopped else { return }
         var permit: Int?

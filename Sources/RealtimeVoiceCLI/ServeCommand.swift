@@ -94,6 +94,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Engine whisper: inferences at once (each one more model in memory's worth of work, ~150 MB); waiting happens in the gateway's queue. [env: REALTIME_VOICE_WHISPER_MAX_CONCURRENT] (default: \(ServeDefaults.whisper.maxConcurrent))")
     var whisperMaxConcurrent: Int?
 
+    @Option(help: "Engine whisper: live streams at once; more are refused busy instead of falling behind. [env: REALTIME_VOICE_WHISPER_MAX_STREAMS] (default: 2 per CPU core)")
+    var whisperMaxStreams: Int?
+
     @Option(help: "Engine whisper: the sidecar's loopback port; 0 picks a free one. [env: REALTIME_VOICE_WHISPER_PORT] (default: \(ServeDefaults.whisper.port))")
     var whisperPort: Int?
 

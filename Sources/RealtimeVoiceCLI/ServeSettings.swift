@@ -155,7 +155,8 @@ struct ServeSettings {
             model: try lookup.value(command.whisperModel, "REALTIME_VOICE_WHISPER_MODEL", { $0 }) ?? WhisperSidecarConfiguration.defaultModel,
             port: try lookup.value(command.whisperPort, "REALTIME_VOICE_WHISPER_PORT", Int.init) ?? ServeDefaults.whisper.port,
             threads: try lookup.value(command.whisperThreads, "REALTIME_VOICE_WHISPER_THREADS", Int.init) ?? ServeDefaults.whisper.threads,
-            maxConcurrent: try lookup.value(command.whisperMaxConcurrent, "REALTIME_VOICE_WHISPER_MAX_CONCURRENT", Int.init) ?? ServeDefaults.whisper.maxConcurrent
+            maxConcurrent: try lookup.value(command.whisperMaxConcurrent, "REALTIME_VOICE_WHISPER_MAX_CONCURRENT", Int.init) ?? ServeDefaults.whisper.maxConcurrent,
+            maxStreams: try lookup.value(command.whisperMaxStreams, "REALTIME_VOICE_WHISPER_MAX_STREAMS", Int.init) ?? ServeDefaults.whisper.maxStreams
         )
         if let problem = sidecar.problem { throw ValidationError(problem) }
         return sidecar

@@ -106,6 +106,7 @@ public enum Gateway {
         engine.baseURL = sidecar.baseURL
         engine.apiKey = nil
         engine.maxConcurrentRequests = sidecarConfiguration.maxConcurrent
+        engine.maxStreams = sidecarConfiguration.maxStreams
         return (sidecar, OpenAIRecognizer(name: "whisper", configuration: engine, upstream: sidecar, logger: logger))
     }
 }

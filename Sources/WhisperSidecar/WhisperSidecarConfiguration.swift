@@ -15,6 +15,9 @@ public struct WhisperSidecarConfiguration: Sendable {
     public var threads: Int
     /// Inferences the sidecar runs at once; the gateway sends no more, so that waiting happens in its own queue.
     public var maxConcurrent: Int
+    /// Live streams engine whisper takes at once; more are refused `busy` (default: 2 per CPU core, what base kept
+    /// real time with on a 2-core machine: bench/RESULTS.md).
+    public var maxStreams: Int
     /// Longest wait for a started sidecar to answer `/health`; then it is killed and started again.
     public var startTimeout: Duration
     /// Interval of health checks once it is ready.
@@ -40,6 +43,7 @@ public struct WhisperSidecarConfiguration: Sendable {
         port: Int = 0,
         threads: Int = ProcessInfo.processInfo.activeProcessorCount,
         maxConcurrent: Int = 1,
+        maxStreams: Int = 2 * ProcessInfo.processInfo.activeProcessorCount,
         startTimeout: Duration = .seconds(120),
         healthInterval: Duration = .seconds(2),
         maxFailedHealthChecks: Int = 3,
@@ -54,6 +58,7 @@ public struct WhisperSidecarConfiguration: Sendable {
         self.port = port
         self.threads = threads
         self.maxConcurrent = maxConcurrent
+        self.maxStreams = maxStreams
         self.startTimeout = startTimeout
         self.healthInterval = healthInterval
         self.maxFailedHealthChecks = maxFailedHealthChecks
@@ -104,8 +109,8 @@ public struct WhisperSidecarConfiguration: Sendable {
         if !Self.packagedModels.contains(self.model), !files.fileExists(atPath: self.model + "/model.bin") {
             return "--whisper-model '\(self.model)' is neither base, tiny.en nor a CTranslate2 Whisper folder (no model.bin in it)."
         }
-        guard self.threads >= 1, self.maxConcurrent >= 1, (0...65535).contains(self.port) else {
-            return "The Whisper sidecar needs at least 1 thread and 1 inference at once, and a port 0-65535."
+        guard self.threads >= 1, self.maxConcurrent >= 1, self.maxStreams >= 1, (0...65535).contains(self.port) else {
+            return "The Whisper sidecar needs at least 1 thread, 1 inference and 1 stream at once, and a port 0-65535."
         }
         return nil
     }

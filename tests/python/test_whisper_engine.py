@@ -305,3 +305,26 @@ def test_serve_explains_a_sidecar_that_is_not_set_up(tmp_path):
     result = subprocess.run([str(BINARY), "serve", "--port", "0", "--whisper-sidecar", str(tmp_path)],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode != 0 and "make whisper-sidecar" in result.stderr + result.stdout, result
+
+
+def test_a_stream_over_the_engines_capacity_is_busy_at_once_not_late():
+    """--whisper-max-streams (default 2 per core, what base keeps real time with): the next stream is refused busy."""
+    server = Server("--token", TOKEN, "--engine", "whisper", "--whisper-max-streams", "1")
+    try:
+        async def two_streams():
+            async with websockets.connect(stream_url(server, lang="zh-CN")) as first:
+                assert json.loads(await first.recv())["type"] == "ready"
+                await first.send(bytes(3200))
+                async with websockets.connect(stream_url(server, lang="zh-CN")) as second:
+                    message = json.loads(await asyncio.wait_for(second.recv(), 10))
+                    with pytest.raises(websockets.ConnectionClosed):
+                        await asyncio.wait_for(second.recv(), 10)
+                    return message, second.close_code
+        message, code = asyncio.run(two_streams())
+        assert message["type"] == "error" and message["code"] == "busy" and "1 live streams" in message["message"], message
+        assert code == 1013
+        # The first one's slot is free again once it ended: a new stream is served.
+        events, close_code = asyncio.run(stream(stream_url(server, lang="zh-CN"), wav_pcm(mandarin_clip(SENTENCES[8])), realtime=False))
+        assert events[-1]["type"] == "completed" and close_code == 1000, events[-3:]
+    finally:
+        server.stop()
