@@ -2,7 +2,8 @@
 #
 #   make run        installs what is missing (the Whisper sidecar's venv and models included), builds (release) and
 #                   serves on the default engine, whisper: offline Mandarin and English (ARGS="..." go to serve)
-#   make test       installs what is missing, builds and runs every test (Swift and Python)
+#   make test       installs what is missing, checks the format, builds and runs every test (Swift and Python)
+#   make format     formats the Swift sources (swift-format, .swift-format); make test fails on unformatted code
 #   make run-whisper   the same as make run (kept for old instructions)
 #   make bench-mandarin  Mandarin and English accuracy, latency, capacity and memory of engine whisper (bench/mandarin.sh)
 #   make bench      streaming benchmark (bench/stream.sh)
@@ -18,6 +19,8 @@ SWIFT ?= swift
 ARGS ?=
 PYTHON ?= python3
 VENV := .venv
+# pytest-xdist workers for the Python suite: most cases wait on real-time audio, so 3 workers fit 2 cores.
+PYTEST_WORKERS ?= 3
 
 # Run time: the PocketSphinx engine and its US English model, the resampler, ffmpeg (decoding uploads).
 RUN_PACKAGES := libpocketsphinx-dev pocketsphinx-en-us libsoxr-dev libwebrtc-audio-processing-dev pkg-config ffmpeg
@@ -26,7 +29,7 @@ RUN_PACKAGES := libpocketsphinx-dev pocketsphinx-en-us libsoxr-dev libwebrtc-aud
 # mini-program client test.
 TEST_PACKAGES := pocketsphinx-testdata flite espeak-ng sox python3 python3-venv nginx-light openssl chromium chromium-driver nodejs node-ws
 
-.PHONY: run run-whisper whisper-sidecar test deps test-deps build build-release swift-test python-test bench bench-upload bench-relay bench-wer bench-latency bench-mandarin bench-node bench-compare bench-soak clean
+.PHONY: run run-whisper whisper-sidecar test format format-check deps test-deps build build-release swift-test python-test bench bench-upload bench-relay bench-wer bench-latency bench-mandarin bench-node bench-compare bench-soak clean
 
 run: deps build-release whisper-sidecar
 	.build/release/realtime-voice serve $(ARGS)
@@ -37,7 +40,14 @@ whisper-sidecar:
 	@scripts/install-packages.sh python3 python3-venv curl
 	@sidecars/whisper/setup.sh
 
-test: deps test-deps build swift-test python-test
+test: deps test-deps format-check build swift-test python-test
+
+# swift-format (the toolchain's, `swift format`) with .swift-format: the Swift sources as committed must be formatted.
+format-check:
+	$(SWIFT) format lint --strict --recursive --parallel Sources Tests Package.swift
+
+format:
+	$(SWIFT) format --in-place --recursive --parallel Sources Tests Package.swift
 
 deps:
 	@scripts/install-packages.sh $(RUN_PACKAGES)
@@ -58,7 +68,7 @@ swift-test:
 	$(SWIFT) test --skip-build
 
 python-test:
-	$(VENV)/bin/python -m pytest tests/python -q
+	$(VENV)/bin/python -m pytest tests/python -q -n $(PYTEST_WORKERS)
 
 bench-relay: deps test-deps
 	bench/relay.sh

@@ -38,7 +38,8 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
         self.logger = logger
         var httpConfiguration = HTTPClient.Configuration()
         httpConfiguration.timeout = .init(connect: TimeAmount(configuration.connectTimeout))
-        httpConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, configuration.maxConcurrentRequests))
+        httpConfiguration.connectionPool = .init(
+            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, configuration.maxConcurrentRequests))
         // A refused connection fails the request at once; the client's own single retry (after a backoff) follows.
         httpConfiguration.connectionPool.retryConnectionEstablishment = false
         self.http = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: httpConfiguration)
@@ -111,7 +112,8 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
         var segments: [RecognizedSegment] = []
         for piece in RecordingSplitter.pieces(samples, maxSamples: Self.maxPieceSeconds * rate, frameSamples: rate / 10) {
             let answer = try await self.requests.withResource { _ in
-                try await self.client.transcribe(samples[piece], sampleRate: rate, language: Self.isoLanguage(options.language), prompt: options.parameters["prompt"])
+                try await self.client.transcribe(
+                    samples[piece], sampleRate: rate, language: Self.isoLanguage(options.language), prompt: options.parameters["prompt"])
             }
             let offset = piece.lowerBound * 1000 / rate
             segments += answer.segments(offsetMs: offset, durationMs: piece.count * 1000 / rate, firstIndex: segments.count)

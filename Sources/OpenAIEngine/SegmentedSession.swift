@@ -63,7 +63,8 @@ final class SegmentedSession {
         case requestFinished
     }
 
-    func run<Audio: AsyncSequence & Sendable>(_ audio: Audio, emit: (RecognitionEvent) async throws -> Void) async throws where Audio.Element == [Int16] {
+    func run<Audio: AsyncSequence & Sendable>(_ audio: Audio, emit: (RecognitionEvent) async throws -> Void) async throws
+    where Audio.Element == [Int16] {
         // A finished request wakes the session at once rather than at the next chunk (clients may send large ones).
         // One pending wake-up is enough: it only says "look at the slot".
         let (wakeUps, wake) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(1))
@@ -106,7 +107,8 @@ final class SegmentedSession {
             self.requestedLength == 0
             ? self.segmenter.settings.preRollSamples + self.partialIntervalSamples / 2 : self.partialIntervalSamples
         let grown = open.samples.count - self.requestedLength >= due && open.silenceSamples == 0
-        let speechStopped = open.silenceSamples >= Self.speechEndTriggerMilliseconds * self.sampleRate / 1000 && open.speechEnd > self.requestedSpeechEnd
+        let speechStopped =
+            open.silenceSamples >= Self.speechEndTriggerMilliseconds * self.sampleRate / 1000 && open.speechEnd > self.requestedSpeechEnd
         guard grown || speechStopped else { return }
         var permit: Int?
         if grown {
@@ -114,11 +116,13 @@ final class SegmentedSession {
             permit = free
         }
         self.requestInFlight = true
-        self.debug("Upstream request started", [
-            "request.reason": .string(grown ? "interval" : "speech_stopped"),
-            "segment.start_ms": .stringConvertible(self.milliseconds(open.start)),
-            "request.audio_ms": .stringConvertible(self.milliseconds(open.samples.count)),
-        ])
+        self.debug(
+            "Upstream request started",
+            [
+                "request.reason": .string(grown ? "interval" : "speech_stopped"),
+                "segment.start_ms": .stringConvertible(self.milliseconds(open.start)),
+                "request.audio_ms": .stringConvertible(self.milliseconds(open.samples.count)),
+            ])
         self.requestedLength = open.samples.count
         self.requestedSpeechEnd = open.speechEnd
         let (client, requests, slot, wake) = (self.recognizer.client, self.recognizer.requests, self.slot, self.wake)
@@ -143,30 +147,42 @@ final class SegmentedSession {
 
     /// Takes the answer of the request in flight, if it is there (or waits for it when `wait`); sends it as a
     /// partial if its segment is still open and the text changed. A failed request ends the session.
-    private func collectPartial(from group: inout ThrowingTaskGroup<Void, any Error>, wait: Bool, emit: (RecognitionEvent) async throws -> Void) async throws {
+    private func collectPartial(
+        from group: inout ThrowingTaskGroup<Void, any Error>, wait: Bool, emit: (RecognitionEvent) async throws -> Void
+    ) async throws {
         guard self.requestInFlight else { return }
         if !wait, self.slot.answer.withLock({ $0 == nil }) { return }
         _ = try await group.next()
         self.requestInFlight = false
-        guard let answer = self.slot.answer.withLock({ value in defer { value = nil }; return value }), let result = answer.result else { return }
+        guard
+            let answer = self.slot.answer.withLock({ value in
+                defer { value = nil }; return value
+            }), let result = answer.result
+        else { return }
         let transcription = try result.get()
         self.latest = (answer.segmentStart, answer.covered, transcription)
-        guard self.segmenter.openSegment?.start == answer.segmentStart, !transcription.text.isEmpty, transcription.text != self.lastPartialText else { return }
+        guard self.segmenter.openSegment?.start == answer.segmentStart, !transcription.text.isEmpty, transcription.text != self.lastPartialText else {
+            return
+        }
         self.lastPartialText = transcription.text
         try await emit(.partial(segment: self.index, text: transcription.text))
     }
 
     /// Sends the final of a closed segment: the latest answer when it covered all the segment's speech, else a
     /// new request (waiting for a shared slot, bounded).
-    private func finish(_ segment: SpeechSegmenter.Segment, group: inout ThrowingTaskGroup<Void, any Error>, emit: (RecognitionEvent) async throws -> Void) async throws {
+    private func finish(
+        _ segment: SpeechSegmenter.Segment, group: inout ThrowingTaskGroup<Void, any Error>, emit: (RecognitionEvent) async throws -> Void
+    ) async throws {
         try await self.collectPartial(from: &group, wait: true, emit: emit)
         let transcription: Transcription
         let reused = self.latest.map { $0.segmentStart == segment.start && $0.covered >= segment.speechEnd } ?? false
-        self.debug("Segment closed", [
-            "segment.start_ms": .stringConvertible(self.milliseconds(segment.start)),
-            "segment.audio_ms": .stringConvertible(self.milliseconds(segment.samples.count)),
-            "segment.final": .string(reused ? "latest_answer" : "new_request"),
-        ])
+        self.debug(
+            "Segment closed",
+            [
+                "segment.start_ms": .stringConvertible(self.milliseconds(segment.start)),
+                "segment.audio_ms": .stringConvertible(self.milliseconds(segment.samples.count)),
+                "segment.final": .string(reused ? "latest_answer" : "new_request"),
+            ])
         if reused, let latest = self.latest {
             transcription = latest.transcription
         } else {
@@ -200,7 +216,9 @@ final class SegmentedSession {
         let offsetMs = self.milliseconds(segment.start)
         let durationMs = self.milliseconds(segment.samples.count)
         let words = (transcription.words ?? []).map {
-            RecognizedWord(text: $0.text, startMs: offsetMs + min($0.startMs, durationMs), endMs: offsetMs + min($0.endMs, durationMs), confidence: $0.confidence)
+            RecognizedWord(
+                text: $0.text, startMs: offsetMs + min($0.startMs, durationMs), endMs: offsetMs + min($0.endMs, durationMs), confidence: $0.confidence
+            )
         }
         let speechStart = transcription.segments.first.map { min($0.startMs, durationMs) } ?? 0
         let speechEnd = transcription.segments.last.map { min($0.endMs, durationMs) } ?? durationMs

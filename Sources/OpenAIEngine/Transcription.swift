@@ -52,7 +52,8 @@ struct Transcription: Sendable, Equatable {
         self.words = body.words.map { words in
             words.compactMap { word in
                 let text = word.word.trimmingWhitespace
-                return text.isEmpty ? nil : RecognizedWord(text: text, startMs: ms(word.start), endMs: ms(word.end), confidence: word.probability ?? 1)
+                return text.isEmpty
+                    ? nil : RecognizedWord(text: text, startMs: ms(word.start), endMs: ms(word.end), confidence: word.probability ?? 1)
             }
         }
         self.language = body.language.flatMap(LanguageTag.detected)
@@ -61,7 +62,9 @@ struct Transcription: Sendable, Equatable {
     /// This answer as segments of a stream, shifted by `offsetMs`: one per upstream segment, each with the words
     /// that start inside it; a single segment covering `durationMs` when the server gave no segment times.
     func segments(offsetMs: Int, durationMs: Int, firstIndex: Int) -> [RecognizedSegment] {
-        let words = (self.words ?? []).map { RecognizedWord(text: $0.text, startMs: $0.startMs + offsetMs, endMs: $0.endMs + offsetMs, confidence: $0.confidence) }
+        let words = (self.words ?? []).map {
+            RecognizedWord(text: $0.text, startMs: $0.startMs + offsetMs, endMs: $0.endMs + offsetMs, confidence: $0.confidence)
+        }
         guard !self.segments.isEmpty else {
             guard !self.text.isEmpty else { return [] }
             return [

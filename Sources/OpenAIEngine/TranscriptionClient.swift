@@ -35,7 +35,8 @@ final class TranscriptionClient: Sendable {
     }
 
     /// Transcribes PCM at `sampleRate`. `language` is an ISO-639-1 code or nil (the server detects it).
-    func transcribe(_ samples: ArraySlice<Int16>, sampleRate: Int, language: String?, prompt: String?) async throws(RecognitionError) -> Transcription {
+    func transcribe(_ samples: ArraySlice<Int16>, sampleRate: Int, language: String?, prompt: String?) async throws(RecognitionError) -> Transcription
+    {
         let wav = WAVFile.bytes(samples, sampleRate: sampleRate)
         var verbose = self.verboseSupported.load(ordering: .relaxed)
         var attempt = 1
@@ -45,7 +46,8 @@ final class TranscriptionClient: Sendable {
             case .success(let transcription):
                 return transcription
             case .refusedVerbose where verbose:
-                self.logger.notice("The transcription server refused verbose_json with timestamps; asking for plain json from now on (no word times).")
+                self.logger.notice(
+                    "The transcription server refused verbose_json with timestamps; asking for plain json from now on (no word times).")
                 self.verboseSupported.store(false, ordering: .relaxed)
                 verbose = false
             case .retryable(let error) where attempt == 1:
@@ -151,7 +153,9 @@ final class TranscriptionClient: Sendable {
     }
 
     private func rejection(_ detail: String) -> RecognitionError {
-        RecognitionError(code: .upstreamRejected, message: self.redact("The transcription server refused the request (\(detail)); check the server's openai engine settings."))
+        RecognitionError(
+            code: .upstreamRejected,
+            message: self.redact("The transcription server refused the request (\(detail)); check the server's openai engine settings."))
     }
 
     /// The error text of an OpenAI-style body (`{"error":{"message":…}}`, `{"detail":…}`), else the body's start.

@@ -1,6 +1,6 @@
-import Glibc
 import CPocketSphinx
 import Foundation
+import Glibc
 
 /// Benchmark baseline: decodes 16 kHz mono WAV files with the PocketSphinx C API and nothing else —
 /// 100 ms chunks, a partial hypothesis after each, endpointing on the VAD's speech→silence edge —
@@ -36,7 +36,7 @@ struct PocketSphinxDirect {
         let strings: [String] = [
             "-hmm", "\(model)/en-us", "-lm", "\(model)/en-us.lm.bin", "-dict", "\(model)/cmudict-en-us.dict",
             "-fwdflat", "no", "-vad_postspeech", "\(endpointMs / 10)",
-            ]
+        ]
         let argv = strings.map { strdup($0) }
         var mutableArgv = argv
         guard let config = cmd_ln_parse_r(nil, ps_args(), Int32(argv.count), &mutableArgv, 1), let decoder = ps_init(config) else {
@@ -66,7 +66,11 @@ struct PocketSphinxDirect {
                 if realtime {
                     // Paced like a live microphone: each 100 ms chunk when it would have been recorded.
                     let due = fileStart + .milliseconds(offset / 16)
-                    if due > ContinuousClock.now { Thread.sleep(forTimeInterval: Double((due - ContinuousClock.now).components.attoseconds) / 1e18 + Double((due - ContinuousClock.now).components.seconds)) }
+                    if due > ContinuousClock.now {
+                        Thread.sleep(
+                            forTimeInterval: Double((due - ContinuousClock.now).components.attoseconds) / 1e18
+                                + Double((due - ContinuousClock.now).components.seconds))
+                    }
                 }
                 let end = min(samples.count, offset + 1600)
                 samples[offset..<end].withUnsafeBufferPointer { _ = ps_process_raw(decoder, $0.baseAddress, $0.count, 0, 0) }
@@ -101,7 +105,8 @@ struct PocketSphinxDirect {
     static func cpuSeconds() -> Double {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+        return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec)
+            / 1e6
     }
 
     /// Samples of a 16 kHz mono 16-bit WAV (header skipped by finding the data chunk).

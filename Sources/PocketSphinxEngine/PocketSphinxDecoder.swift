@@ -3,7 +3,7 @@ import Foundation
 import SpeechEngine
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One PocketSphinx decoder and the state of the stream it is decoding.
@@ -63,7 +63,8 @@ final class PocketSphinxDecoder: @unchecked Sendable {
         guard mean.count == Int(cmn.pointee.veclen) else {
             ps_free(decoder)
             argv.forEach { free($0) }
-            throw RecognitionError.engineFailed("The cepstral mean needs \(cmn.pointee.veclen) comma-separated numbers; got '\(configuration.cepstralMeanInit)'.")
+            throw RecognitionError.engineFailed(
+                "The cepstral mean needs \(cmn.pointee.veclen) comma-separated numbers; got '\(configuration.cepstralMeanInit)'.")
         }
         self.initialCepstralMean = mean
     }

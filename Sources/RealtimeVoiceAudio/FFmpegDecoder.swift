@@ -23,7 +23,8 @@ public struct FFmpegDecoder: Sendable {
     /// Wall-clock limit for one ffmpeg run; past it the process is killed and the upload is `undecodable_audio`.
     public var timeout: Duration
 
-    public init(executable: String = "ffmpeg", outputSampleRate: Int = 16_000, maxDuration: Duration = .seconds(60), timeout: Duration = .seconds(30)) {
+    public init(executable: String = "ffmpeg", outputSampleRate: Int = 16_000, maxDuration: Duration = .seconds(60), timeout: Duration = .seconds(30))
+    {
         self.executable = executable
         self.outputSampleRate = outputSampleRate
         self.maxDuration = maxDuration
@@ -36,35 +37,46 @@ public struct FFmpegDecoder: Sendable {
         case .silk:
             throw AudioFormatError(
                 code: .unsupportedFormat,
-                message: "This is a SILK recording (a WeChat voice message); convert it to PCM/WAV (e.g. with silk-v3-decoder) or use an engine that accepts SILK."
+                message: """
+                    This is a SILK recording (a WeChat voice message); \
+                    convert it to PCM/WAV (e.g. with silk-v3-decoder) or use an engine that accepts SILK.
+                    """
             )
         case .unknown:
             throw AudioFormatError(
                 code: .unsupportedFormat,
-                message: "Not a recording this server understands: send WAV, MP3, AAC/M4A, Ogg/Opus, WebM/Opus or FLAC (the format is told from the file's first bytes)."
+                message: """
+                    Not a recording this server understands: send WAV, MP3, AAC/M4A, Ogg/Opus, \
+                    WebM/Opus or FLAC (the format is told from the file's first bytes).
+                    """
             )
         case .mp3:
             if let cut = MP3FrameScan.truncation(of: data) {
                 throw AudioFormatError(
                     code: .undecodableAudio,
-                    message: "The MP3 file is cut short (\(cut.actualBytes) of the \(cut.expectedBytes) bytes its frames declare): was the upload interrupted?"
+                    message: """
+                        The MP3 file is cut short (\(cut.actualBytes) of the \(cut.expectedBytes) bytes its frames declare): \
+                        was the upload interrupted?
+                        """
                 )
             }
         default:
             if let reason = ContainerTruncation.reason(Array(data), container: container) {
-                throw AudioFormatError(code: .undecodableAudio, message: "The \(container.displayName) file is cut short (\(reason)): was the upload interrupted?")
+                throw AudioFormatError(
+                    code: .undecodableAudio, message: "The \(container.displayName) file is cut short (\(reason)): was the upload interrupted?")
             }
         }
         let file = try Self.writePrivateFile(data)
         defer { try? FileManager.default.removeItem(at: file) }
         let maxSeconds = self.maxDuration / .seconds(1)
-        let output = try self.run([
-            "-nostdin", "-hide_banner", "-loglevel", "error",
-            "-i", file.path,
-            // A little past the limit, so that "longer than the limit" can be told from "exactly the limit".
-            "-t", String(format: "%.3f", maxSeconds + 0.5),
-            "-vn", "-f", "s16le", "-acodec", "pcm_s16le", "-ac", "1", "-ar", "\(self.outputSampleRate)", "pipe:1",
-        ], container: container)
+        let output = try self.run(
+            [
+                "-nostdin", "-hide_banner", "-loglevel", "error",
+                "-i", file.path,
+                // A little past the limit, so that "longer than the limit" can be told from "exactly the limit".
+                "-t", String(format: "%.3f", maxSeconds + 0.5),
+                "-vn", "-f", "s16le", "-acodec", "pcm_s16le", "-ac", "1", "-ar", "\(self.outputSampleRate)", "pipe:1",
+            ], container: container)
         let samples = output.withUnsafeBytes { raw in
             (0..<(raw.count / 2)).map { Int16(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 2, as: Int16.self)) }
         }

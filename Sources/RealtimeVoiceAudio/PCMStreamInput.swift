@@ -58,7 +58,10 @@ public struct PCMStreamInput {
                 guard (1...2).contains(header.channels), (8_000...48_000).contains(header.sampleRate) else {
                     throw AudioFormatError(
                         code: .invalidAudio,
-                        message: "The stream's WAV header announces \(header.channels) channels at \(header.sampleRate) Hz; send mono or stereo at 8000-48000 Hz."
+                        message: """
+                            The stream's WAV header announces \(header.channels) channels at \(header.sampleRate) Hz; \
+                            send mono or stereo at 8000-48000 Hz.
+                            """
                     )
                 }
                 self.phase = .pcm

@@ -6,7 +6,9 @@ import RealtimeVoiceDoctor
 struct DoctorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
-        abstract: "Probe a deployment (DNS, TCP, /health, the WebSocket upgrade, auth, echo, idle survival, recognition) and name the cause of each failure.",
+        abstract: """
+            Probe a deployment (DNS, TCP, /health, the WebSocket upgrade, auth, echo, idle survival, recognition) and name the cause of each failure.
+            """,
         discussion: """
             URL is the deployment's base address, http(s):// or ws(s):// (the other scheme is derived), with its path \
             prefix if it has one. Each check prints a line as it completes; each failure is followed by its most likely \
@@ -48,7 +50,11 @@ struct DoctorCommand: AsyncParsableCommand {
             throw ValidationError("--ca-file \(caFile) cannot be read.")
         }
         let token = self.token ?? ProcessInfo.processInfo.environment["REALTIME_VOICE_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-        let doctor = Doctor(target: target, options: .init(token: token, timeout: .milliseconds(Int64(self.timeout * 1000)), idle: self.skipIdle ? nil : .milliseconds(Int64(self.idleSeconds * 1000)), caFile: self.caFile))
+        let doctor = Doctor(
+            target: target,
+            options: .init(
+                token: token, timeout: .milliseconds(Int64(self.timeout * 1000)),
+                idle: self.skipIdle ? nil : .milliseconds(Int64(self.idleSeconds * 1000)), caFile: self.caFile))
         let printsLines = !self.json
         if printsLines { Console.out("realtime-voice doctor: \(target.httpBase)\n") }
         let report = await doctor.run { result in
@@ -65,12 +71,13 @@ struct DoctorCommand: AsyncParsableCommand {
     }
 
     static func line(_ result: CheckResult) -> String {
-        let mark = switch result.status {
-        case .pass: "✅"
-        case .fail: "❌"
-        case .warn: "⚠️ "
-        case .skip: "⏭️ "
-        }
+        let mark =
+            switch result.status {
+            case .pass: "✅"
+            case .fail: "❌"
+            case .warn: "⚠️ "
+            case .skip: "⏭️ "
+            }
         return "\(mark) \(result.check.padding(toLength: 10, withPad: " ", startingAt: 0)) \(result.detail)\n"
     }
 

@@ -28,7 +28,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on; 0 picks a free one. [env: PORT] (default: \(ServeDefaults.gateway.port))")
     var port: Int?
 
-    @Option(help: "Default engine for sessions that do not choose one: whisper (offline Mandarin and English, the gateway runs the sidecar), pocketsphinx (US English, no Python), tencent, openai. [env: REALTIME_VOICE_ENGINE] (default: \(ServeDefaults.engine))")
+    @Option(
+        help: """
+            Default engine for sessions that do not choose one: whisper (offline Mandarin and English, the gateway runs the sidecar), \
+            pocketsphinx (US English, no Python), tencent, openai. [env: REALTIME_VOICE_ENGINE] (default: \(ServeDefaults.engine))
+            """
+    )
     var engine: String?
 
     @Option(name: .customLong("token"), help: "An accepted client token; repeat for more. [env: REALTIME_VOICE_TOKENS, comma-separated]")
@@ -37,73 +42,165 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-auth"), help: "Serve without authentication (logs a warning). [env: REALTIME_VOICE_NO_AUTH=1]")
     var noAuth = false
 
-    @Option(help: "Largest WebSocket message accepted, in bytes; larger closes with 1009. [env: REALTIME_VOICE_MAX_FRAME_BYTES] (default: \(ServeDefaults.limits.maxFrameBytes))")
+    @Option(
+        help: """
+            Largest WebSocket message accepted, in bytes; larger closes with 1009. \
+            [env: REALTIME_VOICE_MAX_FRAME_BYTES] (default: \(ServeDefaults.limits.maxFrameBytes))
+            """
+    )
     var maxFrameBytes: Int?
 
-    @Option(help: "Seconds without audio before a stream is closed (idle_timeout). [env: REALTIME_VOICE_IDLE_TIMEOUT] (default: \(ServeDefaults.limits.idleTimeout.secondsText))")
+    @Option(
+        help: """
+            Seconds without audio before a stream is closed (idle_timeout). \
+            [env: REALTIME_VOICE_IDLE_TIMEOUT] (default: \(ServeDefaults.limits.idleTimeout.secondsText))
+            """
+    )
     var idleTimeout: Double?
 
-    @Option(help: "Longest stream session in seconds (max_duration). [env: REALTIME_VOICE_MAX_SESSION] (default: \(ServeDefaults.limits.maxSessionDuration.secondsText))")
+    @Option(
+        help: """
+            Longest stream session in seconds (max_duration). \
+            [env: REALTIME_VOICE_MAX_SESSION] (default: \(ServeDefaults.limits.maxSessionDuration.secondsText))
+            """
+    )
     var maxSession: Double?
 
-    @Option(help: "Seconds between server WebSocket pings. [env: REALTIME_VOICE_PING_INTERVAL] (default: \(ServeDefaults.limits.pingInterval.secondsText))")
+    @Option(
+        help:
+            "Seconds between server WebSocket pings. [env: REALTIME_VOICE_PING_INTERVAL] (default: \(ServeDefaults.limits.pingInterval.secondsText))")
     var pingInterval: Double?
 
-    @Option(help: "Seconds of audio a stream may queue for the engine (a burst, or a lagging engine); more ends it as overloaded. [env: REALTIME_VOICE_MAX_BUFFERED_AUDIO] (default: \(ServeDefaults.limits.maxBufferedAudio.secondsText))")
+    @Option(
+        help: """
+            Seconds of audio a stream may queue for the engine (a burst, or a lagging engine); more ends it as overloaded. \
+            [env: REALTIME_VOICE_MAX_BUFFERED_AUDIO] (default: \(ServeDefaults.limits.maxBufferedAudio.secondsText))
+            """
+    )
     var maxBufferedAudio: Double?
 
-    @Option(help: "Silence in milliseconds that closes a segment (endpointing). [env: REALTIME_VOICE_ENDPOINT_MS] (default: \(ServeDefaults.pocketSphinx.endpointMilliseconds))")
+    @Option(
+        help: """
+            Silence in milliseconds that closes a segment (endpointing). \
+            [env: REALTIME_VOICE_ENDPOINT_MS] (default: \(ServeDefaults.pocketSphinx.endpointMilliseconds))
+            """
+    )
     var endpointMs: Int?
 
     @Option(help: "PocketSphinx decoders (concurrent streams), ~90 MB each. [env: REALTIME_VOICE_DECODERS] (default: CPU count)")
     var decoders: Int?
 
-    @Option(help: "Threads running decoder calls (more than the cores only adds preemption). [env: REALTIME_VOICE_DECODER_THREADS] (default: CPU count)")
+    @Option(
+        help: "Threads running decoder calls (more than the cores only adds preemption). [env: REALTIME_VOICE_DECODER_THREADS] (default: CPU count)")
     var decoderThreads: Int?
 
-    @Option(help: "Sessions that may wait for a busy decoder; more are refused as busy. [env: REALTIME_VOICE_QUEUE_SIZE] (default: \(ServeDefaults.pocketSphinx.queueCapacity))")
+    @Option(
+        help: """
+            Sessions that may wait for a busy decoder; more are refused as busy. \
+            [env: REALTIME_VOICE_QUEUE_SIZE] (default: \(ServeDefaults.pocketSphinx.queueCapacity))
+            """
+    )
     var queueSize: Int?
 
-    @Option(help: "Seconds a session or upload may wait for a decoder (or an openai request slot) before it is refused as busy. [env: REALTIME_VOICE_QUEUE_TIMEOUT] (default: \(ServeDefaults.pocketSphinx.queueTimeout.secondsText))")
+    @Option(
+        help: """
+            Seconds a session or upload may wait for a decoder (or an openai request slot) before it is refused as busy. \
+            [env: REALTIME_VOICE_QUEUE_TIMEOUT] (default: \(ServeDefaults.pocketSphinx.queueTimeout.secondsText))
+            """
+    )
     var queueTimeout: Double?
 
-    @Option(help: "Largest upload to /api/realtime-voice/recognize, in bytes. [env: REALTIME_VOICE_MAX_UPLOAD_BYTES] (default: \(ServeDefaults.uploads.maxBytes))")
+    @Option(
+        help: """
+            Largest upload to /api/realtime-voice/recognize, in bytes. \
+            [env: REALTIME_VOICE_MAX_UPLOAD_BYTES] (default: \(ServeDefaults.uploads.maxBytes))
+            """
+    )
     var maxUploadBytes: Int?
 
-    @Option(help: "Longest uploaded recording, in seconds. [env: REALTIME_VOICE_MAX_UPLOAD_SECONDS] (default: \(ServeDefaults.uploads.maxDuration.secondsText))")
+    @Option(
+        help: """
+            Longest uploaded recording, in seconds. \
+            [env: REALTIME_VOICE_MAX_UPLOAD_SECONDS] (default: \(ServeDefaults.uploads.maxDuration.secondsText))
+            """
+    )
     var maxUploadSeconds: Double?
 
-    @Option(help: "Uploads decoded or recognised at once; more are answered busy. [env: REALTIME_VOICE_MAX_CONCURRENT_UPLOADS] (default: \(ServeDefaults.uploads.maxConcurrent))")
+    @Option(
+        help: """
+            Uploads decoded or recognised at once; more are answered busy. \
+            [env: REALTIME_VOICE_MAX_CONCURRENT_UPLOADS] (default: \(ServeDefaults.uploads.maxConcurrent))
+            """
+    )
     var maxConcurrentUploads: Int?
 
-    @Option(help: "Seconds one ffmpeg decode of an upload may take. [env: REALTIME_VOICE_DECODE_TIMEOUT] (default: \(ServeDefaults.uploads.decodeTimeout.secondsText))")
+    @Option(
+        help: """
+            Seconds one ffmpeg decode of an upload may take. \
+            [env: REALTIME_VOICE_DECODE_TIMEOUT] (default: \(ServeDefaults.uploads.decodeTimeout.secondsText))
+            """
+    )
     var decodeTimeout: Double?
 
     @Option(help: "PocketSphinx model folder. [env: REALTIME_VOICE_MODEL_DIR] (default: \(PocketSphinxConfiguration.defaultModelDirectory))")
     var modelDir: String?
 
-    @Option(help: "Engine whisper: base (multilingual), tiny.en (English only, faster) or a CTranslate2 Whisper model folder. [env: REALTIME_VOICE_WHISPER_MODEL] (default: \(ServeDefaults.whisper.model))")
+    @Option(
+        help: """
+            Engine whisper: base (multilingual), tiny.en (English only, faster) or a CTranslate2 Whisper model folder. \
+            [env: REALTIME_VOICE_WHISPER_MODEL] (default: \(ServeDefaults.whisper.model))
+            """
+    )
     var whisperModel: String?
 
-    @Option(help: "Engine whisper: the sidecar folder (server.py and the .venv that 'make whisper-sidecar' makes). [env: REALTIME_VOICE_WHISPER_SIDECAR] (default: ./sidecars/whisper)")
+    @Option(
+        help: """
+            Engine whisper: the sidecar folder (server.py and the .venv that 'make whisper-sidecar' makes). \
+            [env: REALTIME_VOICE_WHISPER_SIDECAR] (default: ./sidecars/whisper)
+            """
+    )
     var whisperSidecar: String?
 
     @Option(help: "Engine whisper: CPU threads of one inference. [env: REALTIME_VOICE_WHISPER_THREADS] (default: CPU count)")
     var whisperThreads: Int?
 
-    @Option(help: "Engine whisper: inferences at once (each one more model in memory's worth of work, ~150 MB); waiting happens in the gateway's queue. [env: REALTIME_VOICE_WHISPER_MAX_CONCURRENT] (default: \(ServeDefaults.whisper.maxConcurrent))")
+    @Option(
+        help: """
+            Engine whisper: inferences at once (each one more model in memory's worth of work, ~150 MB); waiting happens in the gateway's queue. \
+            [env: REALTIME_VOICE_WHISPER_MAX_CONCURRENT] (default: \(ServeDefaults.whisper.maxConcurrent))
+            """
+    )
     var whisperMaxConcurrent: Int?
 
-    @Option(help: "Engine whisper: live streams at once; more are refused busy instead of falling behind. [env: REALTIME_VOICE_WHISPER_MAX_STREAMS] (default: 2 per CPU core)")
+    @Option(
+        help: """
+            Engine whisper: live streams at once; more are refused busy instead of falling behind. \
+            [env: REALTIME_VOICE_WHISPER_MAX_STREAMS] (default: 2 per CPU core)
+            """
+    )
     var whisperMaxStreams: Int?
 
-    @Option(help: "Engine whisper: the sidecar's loopback port; 0 picks a free one. [env: REALTIME_VOICE_WHISPER_PORT] (default: \(ServeDefaults.whisper.port))")
+    @Option(
+        help: """
+            Engine whisper: the sidecar's loopback port; 0 picks a free one. \
+            [env: REALTIME_VOICE_WHISPER_PORT] (default: \(ServeDefaults.whisper.port))
+            """
+    )
     var whisperPort: Int?
 
-    @Flag(help: "Run engine whisper even when it is not the default engine (sessions choose it with engine=whisper). [env: REALTIME_VOICE_ENABLE_WHISPER=1]")
+    @Flag(
+        help: """
+            Run engine whisper even when it is not the default engine (sessions choose it with engine=whisper). [env: REALTIME_VOICE_ENABLE_WHISPER=1]
+            """
+    )
     var enableWhisper = false
 
-    @Option(help: "Base URL of an OpenAI-compatible transcription API, /v1 included; enables engine openai. [env: OPENAI_BASE_URL] (default: \(OpenAIConfiguration.defaultBaseURL))")
+    @Option(
+        help: """
+            Base URL of an OpenAI-compatible transcription API, /v1 included; enables engine openai. \
+            [env: OPENAI_BASE_URL] (default: \(OpenAIConfiguration.defaultBaseURL))
+            """
+    )
     var openaiBaseUrl: String?
 
     @Option(help: "API key for it, sent as a Bearer token; never logged. Setting it enables engine openai. [env: OPENAI_API_KEY]")
@@ -112,34 +209,71 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The model field sent upstream. [env: REALTIME_VOICE_OPENAI_MODEL] (default: \(ServeDefaults.openAI.model))")
     var openaiModel: String?
 
-    @Option(help: "Engines openai and whisper: seconds to wait for one upstream answer (then one retry). [env: REALTIME_VOICE_OPENAI_TIMEOUT] (default: \(ServeDefaults.openAI.requestTimeout.secondsText))")
+    @Option(
+        help: """
+            Engines openai and whisper: seconds to wait for one upstream answer (then one retry). \
+            [env: REALTIME_VOICE_OPENAI_TIMEOUT] (default: \(ServeDefaults.openAI.requestTimeout.secondsText))
+            """
+    )
     var openaiTimeout: Double?
 
-    @Option(help: "Engine openai: upstream requests in flight at once, all sessions and uploads together. [env: REALTIME_VOICE_OPENAI_MAX_REQUESTS] (default: \(ServeDefaults.openAI.maxConcurrentRequests))")
+    @Option(
+        help: """
+            Engine openai: upstream requests in flight at once, all sessions and uploads together. \
+            [env: REALTIME_VOICE_OPENAI_MAX_REQUESTS] (default: \(ServeDefaults.openAI.maxConcurrentRequests))
+            """
+    )
     var openaiMaxRequests: Int?
 
-    @Option(help: "Engines openai and whisper: requests (finals, uploads) that may wait for a free one; more are answered busy. [env: REALTIME_VOICE_OPENAI_QUEUE] (default: \(ServeDefaults.openAI.requestQueue))")
+    @Option(
+        help: """
+            Engines openai and whisper: requests (finals, uploads) that may wait for a free one; more are answered busy. \
+            [env: REALTIME_VOICE_OPENAI_QUEUE] (default: \(ServeDefaults.openAI.requestQueue))
+            """
+    )
     var openaiQueue: Int?
 
-    @Option(help: "Engines openai and whisper, streaming: seconds of new audio between partials of an open segment. [env: REALTIME_VOICE_OPENAI_PARTIAL_INTERVAL] (default: \(ServeDefaults.openAI.partialInterval.secondsText))")
+    @Option(
+        help: """
+            Engines openai and whisper, streaming: seconds of new audio between partials of an open segment. \
+            [env: REALTIME_VOICE_OPENAI_PARTIAL_INTERVAL] (default: \(ServeDefaults.openAI.partialInterval.secondsText))
+            """
+    )
     var openaiPartialInterval: Double?
 
-    @Option(help: "Engines openai and whisper, streaming: longest segment in seconds, cut at its quietest point. [env: REALTIME_VOICE_OPENAI_MAX_SEGMENT] (default: \(ServeDefaults.openAI.maxSegment.secondsText))")
+    @Option(
+        help: """
+            Engines openai and whisper, streaming: longest segment in seconds, cut at its quietest point. \
+            [env: REALTIME_VOICE_OPENAI_MAX_SEGMENT] (default: \(ServeDefaults.openAI.maxSegment.secondsText))
+            """
+    )
     var openaiMaxSegment: Double?
 
-    @Option(help: "Engines openai and whisper, streaming: WebRTC VAD aggressiveness 0-3 (3 drops the most noise). [env: REALTIME_VOICE_VAD_MODE] (default: \(ServeDefaults.openAI.vadMode))")
+    @Option(
+        help: """
+            Engines openai and whisper, streaming: WebRTC VAD aggressiveness 0-3 (3 drops the most noise). \
+            [env: REALTIME_VOICE_VAD_MODE] (default: \(ServeDefaults.openAI.vadMode))
+            """
+    )
     var vadMode: Int?
 
-    @Option(help: "On SIGTERM/SIGINT, seconds that streams (finals, then server_shutting_down, close 1001) and uploads get to finish before exit. [env: REALTIME_VOICE_DRAIN_TIMEOUT] (default: \(ServeDefaults.gateway.drainTime.secondsText))")
+    @Option(
+        help: """
+            On SIGTERM/SIGINT, seconds that streams (finals, then server_shutting_down, close 1001) and uploads get to finish before exit. \
+            [env: REALTIME_VOICE_DRAIN_TIMEOUT] (default: \(ServeDefaults.gateway.drainTime.secondsText))
+            """
+    )
     var drainTimeout: Double?
 
     @Flag(help: "Serve GET /metrics without a token. [env: REALTIME_VOICE_PUBLIC_METRICS=1]")
     var publicMetrics = false
 
-    @Option(help: "Log format: text (key=value) or json (one object per line). [env: REALTIME_VOICE_LOG_FORMAT] (default: \(ServeDefaults.logFormat))")
+    @Option(
+        help: "Log format: text (key=value) or json (one object per line). [env: REALTIME_VOICE_LOG_FORMAT] (default: \(ServeDefaults.logFormat))")
     var logFormat: String?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. [env: REALTIME_VOICE_LOG_LEVEL] (default: \(ServeDefaults.logLevel))")
+    @Option(
+        help: "Log level: trace, debug, info, notice, warning, error, critical. [env: REALTIME_VOICE_LOG_LEVEL] (default: \(ServeDefaults.logLevel))")
     var logLevel: String?
 
     func run() async throws {

@@ -48,16 +48,20 @@ struct ServeSettings {
         configuration.limits = StreamLimits(
             maxFrameBytes: maxFrame,
             idleTimeout: try lookup.seconds(command.idleTimeout, "REALTIME_VOICE_IDLE_TIMEOUT", default: ServeDefaults.limits.idleTimeout),
-            maxSessionDuration: try lookup.seconds(command.maxSession, "REALTIME_VOICE_MAX_SESSION", default: ServeDefaults.limits.maxSessionDuration),
+            maxSessionDuration: try lookup.seconds(
+                command.maxSession, "REALTIME_VOICE_MAX_SESSION", default: ServeDefaults.limits.maxSessionDuration),
             pingInterval: try lookup.seconds(command.pingInterval, "REALTIME_VOICE_PING_INTERVAL", default: ServeDefaults.limits.pingInterval),
-            maxBufferedAudio: try lookup.seconds(command.maxBufferedAudio, "REALTIME_VOICE_MAX_BUFFERED_AUDIO", default: ServeDefaults.limits.maxBufferedAudio)
+            maxBufferedAudio: try lookup.seconds(
+                command.maxBufferedAudio, "REALTIME_VOICE_MAX_BUFFERED_AUDIO", default: ServeDefaults.limits.maxBufferedAudio)
         )
 
         configuration.uploads = UploadLimits(
             maxBytes: try lookup.value(command.maxUploadBytes, "REALTIME_VOICE_MAX_UPLOAD_BYTES", Int.init) ?? ServeDefaults.uploads.maxBytes,
-            maxDuration: try lookup.seconds(command.maxUploadSeconds, "REALTIME_VOICE_MAX_UPLOAD_SECONDS", default: ServeDefaults.uploads.maxDuration),
+            maxDuration: try lookup.seconds(
+                command.maxUploadSeconds, "REALTIME_VOICE_MAX_UPLOAD_SECONDS", default: ServeDefaults.uploads.maxDuration),
             decodeTimeout: try lookup.seconds(command.decodeTimeout, "REALTIME_VOICE_DECODE_TIMEOUT", default: ServeDefaults.uploads.decodeTimeout),
-            maxConcurrent: try lookup.value(command.maxConcurrentUploads, "REALTIME_VOICE_MAX_CONCURRENT_UPLOADS", Int.init) ?? ServeDefaults.uploads.maxConcurrent
+            maxConcurrent: try lookup.value(command.maxConcurrentUploads, "REALTIME_VOICE_MAX_CONCURRENT_UPLOADS", Int.init)
+                ?? ServeDefaults.uploads.maxConcurrent
         )
         guard configuration.uploads.maxBytes >= 1024, configuration.uploads.maxConcurrent >= 1 else {
             throw ValidationError("The upload limit must be at least 1024 bytes and at least 1 concurrent upload.")
@@ -80,16 +84,22 @@ struct ServeSettings {
         )
         guard FileManager.default.fileExists(atPath: "\(configuration.pocketSphinx.modelDirectory)/en-us.lm.bin") else {
             throw ValidationError(
-                "No PocketSphinx model in \(configuration.pocketSphinx.modelDirectory): install it (apt-get install pocketsphinx-en-us) or set --model-dir."
+                """
+                No PocketSphinx model in \(configuration.pocketSphinx.modelDirectory): \
+                install it (apt-get install pocketsphinx-en-us) or set --model-dir.
+                """
             )
         }
         configuration.tencent = try Self.tencent(environment: environment, selected: configuration.engine == "tencent")
         configuration.drainTime = try lookup.seconds(command.drainTimeout, "REALTIME_VOICE_DRAIN_TIMEOUT", default: ServeDefaults.gateway.drainTime)
-        configuration.publicMetrics = command.publicMetrics || ["1", "true", "yes"].contains(environment["REALTIME_VOICE_PUBLIC_METRICS"]?.lowercased() ?? "")
-        let streaming = try Self.segmentedStreaming(command: command, lookup: lookup, endpoint: .milliseconds(Int64(endpoint)), queueTimeout: queueTimeout)
+        configuration.publicMetrics =
+            command.publicMetrics || ["1", "true", "yes"].contains(environment["REALTIME_VOICE_PUBLIC_METRICS"]?.lowercased() ?? "")
+        let streaming = try Self.segmentedStreaming(
+            command: command, lookup: lookup, endpoint: .milliseconds(Int64(endpoint)), queueTimeout: queueTimeout)
         configuration.openAI = try Self.openAI(command: command, lookup: lookup, streaming: streaming)
         if configuration.engine == "openai", configuration.openAI == nil {
-            throw ValidationError("--engine openai: set --openai-base-url / OPENAI_BASE_URL (a local server) or --openai-api-key / OPENAI_API_KEY (OpenAI itself).")
+            throw ValidationError(
+                "--engine openai: set --openai-base-url / OPENAI_BASE_URL (a local server) or --openai-api-key / OPENAI_API_KEY (OpenAI itself).")
         }
         guard ["whisper", "pocketsphinx", "tencent", "openai"].contains(configuration.engine) else {
             throw ValidationError("Unknown engine '\(configuration.engine)'; this build has whisper, pocketsphinx, tencent and openai.")
@@ -149,25 +159,33 @@ struct ServeSettings {
 
     /// Engine `whisper`: the sidecar the gateway runs. Its folder must hold server.py and a set-up .venv.
     static func whisper(command: ServeCommand, lookup: SettingLookup) throws -> WhisperSidecarConfiguration {
-        let directory = try lookup.value(command.whisperSidecar, "REALTIME_VOICE_WHISPER_SIDECAR", { $0 }) ?? WhisperSidecarConfiguration.defaultDirectory
+        let directory =
+            try lookup.value(command.whisperSidecar, "REALTIME_VOICE_WHISPER_SIDECAR", { $0 }) ?? WhisperSidecarConfiguration.defaultDirectory
         let sidecar = WhisperSidecarConfiguration(
             directory: directory,
             model: try lookup.value(command.whisperModel, "REALTIME_VOICE_WHISPER_MODEL", { $0 }) ?? WhisperSidecarConfiguration.defaultModel,
             port: try lookup.value(command.whisperPort, "REALTIME_VOICE_WHISPER_PORT", Int.init) ?? ServeDefaults.whisper.port,
             threads: try lookup.value(command.whisperThreads, "REALTIME_VOICE_WHISPER_THREADS", Int.init) ?? ServeDefaults.whisper.threads,
-            maxConcurrent: try lookup.value(command.whisperMaxConcurrent, "REALTIME_VOICE_WHISPER_MAX_CONCURRENT", Int.init) ?? ServeDefaults.whisper.maxConcurrent,
-            maxStreams: try lookup.value(command.whisperMaxStreams, "REALTIME_VOICE_WHISPER_MAX_STREAMS", Int.init) ?? ServeDefaults.whisper.maxStreams
+            maxConcurrent: try lookup.value(command.whisperMaxConcurrent, "REALTIME_VOICE_WHISPER_MAX_CONCURRENT", Int.init)
+                ?? ServeDefaults.whisper.maxConcurrent,
+            maxStreams: try lookup.value(command.whisperMaxStreams, "REALTIME_VOICE_WHISPER_MAX_STREAMS", Int.init)
+                ?? ServeDefaults.whisper.maxStreams
         )
         if let problem = sidecar.problem { throw ValidationError(problem) }
         return sidecar
     }
 
     /// How the segmented engines (openai, whisper) stream: VAD, partials, segments, timeouts and their queue.
-    static func segmentedStreaming(command: ServeCommand, lookup: SettingLookup, endpoint: Duration, queueTimeout: Duration) throws -> OpenAIConfiguration {
+    static func segmentedStreaming(
+        command: ServeCommand, lookup: SettingLookup, endpoint: Duration, queueTimeout: Duration
+    ) throws -> OpenAIConfiguration {
         var openAI = OpenAIConfiguration(endpoint: endpoint)
-        openAI.requestTimeout = try lookup.seconds(command.openaiTimeout, "REALTIME_VOICE_OPENAI_TIMEOUT", default: ServeDefaults.openAI.requestTimeout)
-        openAI.partialInterval = try lookup.seconds(command.openaiPartialInterval, "REALTIME_VOICE_OPENAI_PARTIAL_INTERVAL", default: ServeDefaults.openAI.partialInterval)
-        openAI.maxSegment = try lookup.seconds(command.openaiMaxSegment, "REALTIME_VOICE_OPENAI_MAX_SEGMENT", default: ServeDefaults.openAI.maxSegment)
+        openAI.requestTimeout = try lookup.seconds(
+            command.openaiTimeout, "REALTIME_VOICE_OPENAI_TIMEOUT", default: ServeDefaults.openAI.requestTimeout)
+        openAI.partialInterval = try lookup.seconds(
+            command.openaiPartialInterval, "REALTIME_VOICE_OPENAI_PARTIAL_INTERVAL", default: ServeDefaults.openAI.partialInterval)
+        openAI.maxSegment = try lookup.seconds(
+            command.openaiMaxSegment, "REALTIME_VOICE_OPENAI_MAX_SEGMENT", default: ServeDefaults.openAI.maxSegment)
         let queue = try lookup.value(command.openaiQueue, "REALTIME_VOICE_OPENAI_QUEUE", Int.init) ?? openAI.requestQueue
         let mode = try lookup.value(command.vadMode, "REALTIME_VOICE_VAD_MODE", Int.init) ?? openAI.vadMode
         guard queue >= 0, (0...3).contains(mode), openAI.maxSegment >= .seconds(2) else {

@@ -63,9 +63,13 @@ public struct Doctor: Sendable {
         let addresses = await self.resolve()
         guard case .success(let resolved) = addresses else {
             if case .failure(let error) = addresses {
-                record(CheckResult(check: "dns", status: .fail, detail: "\(self.target.host): \(error)", diagnosis: Diagnosis(
-                    cause: "dns_not_resolved", summary: "The host name does not resolve.", evidence: "\(error)",
-                    remedy: "Check the domain's DNS records (A/AAAA or CNAME) and the spelling of the URL.", manualCheck: "getent ahosts \(self.target.host)")))
+                record(
+                    CheckResult(
+                        check: "dns", status: .fail, detail: "\(self.target.host): \(error)",
+                        diagnosis: Diagnosis(
+                            cause: "dns_not_resolved", summary: "The host name does not resolve.", evidence: "\(error)",
+                            remedy: "Check the domain's DNS records (A/AAAA or CNAME) and the spelling of the URL.",
+                            manualCheck: "getent ahosts \(self.target.host)")))
             }
             skipRest("the host does not resolve")
             return DoctorReport(target: self.target.httpBase, checks: results, intermediaries: [])
@@ -85,14 +89,22 @@ public struct Doctor: Sendable {
             }
         }
         if reachable == 0 {
-            record(CheckResult(check: "tcp", status: .fail, detail: unreachable.joined(separator: "; "), diagnosis: Diagnosis(
-                cause: "tcp_unreachable", summary: "Nothing accepts connections on port \(self.target.port).", evidence: unreachable.joined(separator: "; "),
-                remedy: "Check the server (or its load balancer) listens on this port and that firewalls / security groups allow it.",
-                manualCheck: "nc -vz \(self.target.host) \(self.target.port)")))
+            record(
+                CheckResult(
+                    check: "tcp", status: .fail, detail: unreachable.joined(separator: "; "),
+                    diagnosis: Diagnosis(
+                        cause: "tcp_unreachable", summary: "Nothing accepts connections on port \(self.target.port).",
+                        evidence: unreachable.joined(separator: "; "),
+                        remedy: "Check the server (or its load balancer) listens on this port and that firewalls / security groups allow it.",
+                        manualCheck: "nc -vz \(self.target.host) \(self.target.port)")))
             skipRest("no TCP connection")
             return DoctorReport(target: self.target.httpBase, checks: results, intermediaries: [])
         }
-        record(CheckResult(check: "tcp", status: unreachable.isEmpty ? .pass : .warn, detail: "\(reachable) of \(resolved.count) addresses accept connections" + (unreachable.isEmpty ? "" : "; \(unreachable.joined(separator: "; "))")))
+        record(
+            CheckResult(
+                check: "tcp", status: unreachable.isEmpty ? .pass : .warn,
+                detail: "\(reachable) of \(resolved.count) addresses accept connections"
+                    + (unreachable.isEmpty ? "" : "; \(unreachable.joined(separator: "; "))")))
 
         // TLS, for https/wss: nothing else can work without it.
         if self.target.tls {
@@ -110,16 +122,30 @@ public struct Doctor: Sendable {
             let health = try await raw.send(path: self.target.path("/health"))
             intermediaries = Intermediaries.recognise(health.headers)
             serverIsOurs = health.header(UpgradeDiagnosis.instanceHeader) != nil
-            let detail = "\(health.status) in \(Self.ms(health.elapsed)) ms, \(serverIsOurs ? "answered by realtime-voice \(health.header(UpgradeDiagnosis.instanceHeader)!)" : "no \(UpgradeDiagnosis.instanceHeader) header")"
+            let detail =
+                "\(health.status) in \(Self.ms(health.elapsed)) ms, "
+                + (serverIsOurs
+                    ? "answered by realtime-voice \(health.header(UpgradeDiagnosis.instanceHeader)!)"
+                    : "no \(UpgradeDiagnosis.instanceHeader) header")
             if health.status == 200 && serverIsOurs {
                 record(CheckResult(check: "health", status: .pass, detail: detail))
             } else {
-                record(CheckResult(check: "health", status: .fail, detail: detail, diagnosis: Diagnosis(
-                    cause: serverIsOurs ? "server_not_ready" : "not_realtime_voice",
-                    summary: serverIsOurs ? "realtime-voice answered but is not ready (still loading its engine?)." : "Something other than realtime-voice answers /health at this URL.",
-                    evidence: "GET \(self.target.path("/health")) → \(health.status)",
-                    remedy: serverIsOurs ? "Wait for the engine to load, then check the server's log." : "Check the URL (and its path prefix) points at the realtime-voice service, and that the proxy forwards /health to it.",
-                    manualCheck: "curl -i \(self.target.httpBase)/health")))
+                record(
+                    CheckResult(
+                        check: "health", status: .fail, detail: detail,
+                        diagnosis: Diagnosis(
+                            cause: serverIsOurs ? "server_not_ready" : "not_realtime_voice",
+                            summary: serverIsOurs
+                                ? "realtime-voice answered but is not ready (still loading its engine?)."
+                                : "Something other than realtime-voice answers /health at this URL.",
+                            evidence: "GET \(self.target.path("/health")) → \(health.status)",
+                            remedy: serverIsOurs
+                                ? "Wait for the engine to load, then check the server's log."
+                                : """
+                                Check the URL (and its path prefix) points at the realtime-voice service, \
+                                and that the proxy forwards /health to it.
+                                """,
+                            manualCheck: "curl -i \(self.target.httpBase)/health")))
             }
         } catch {
             record(CheckResult(check: "health", status: .fail, detail: "\(error)", diagnosis: Self.connectionDiagnosis(error, target: self.target)))
@@ -133,7 +159,10 @@ public struct Doctor: Sendable {
             if plain.status == 426 && ours {
                 record(CheckResult(check: "plain_get", status: .pass, detail: "426 from realtime-voice (a plain GET reaches the WebSocket path)"))
             } else {
-                record(CheckResult(check: "plain_get", status: .warn, detail: "\(plain.status)\(ours ? " from realtime-voice" : " without our header: something in front answers this path")"))
+                record(
+                    CheckResult(
+                        check: "plain_get", status: .warn,
+                        detail: "\(plain.status)\(ours ? " from realtime-voice" : " without our header: something in front answers this path")"))
             }
         }
 
@@ -141,19 +170,32 @@ public struct Doctor: Sendable {
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         let query = "?doctor=\(self.nonce)" + (self.options.token.map { "&token=\(Self.percentEncoded($0))" } ?? "")
         let upgradeHeaders = [("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13"), ("Sec-WebSocket-Key", key)]
-        let manualUpgrade = "curl -i -N --http1.1 -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: \(key)' '\(self.target.httpBase)/api/realtime-voice/echo\(Self.redacted(query))'"
+        let manualUpgrade =
+            """
+            curl -i -N --http1.1 -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: \(key)' \
+            '\(self.target.httpBase)/api/realtime-voice/echo\(Self.redacted(query))'
+            """
         var upgraded = false
         do {
             let answer = try await raw.send(path: self.target.path("/api/realtime-voice/echo") + query, headers: upgradeHeaders)
             intermediaries = Array(Set(intermediaries + Intermediaries.recognise(answer.headers))).sorted()
             if self.options.token == nil, answer.status == 401, answer.header(UpgradeDiagnosis.instanceHeader) != nil {
                 // Without a token, a 401 from realtime-voice itself still proves the handshake is routed to it.
-                record(CheckResult(check: "upgrade", status: .warn, detail: "the handshake reaches realtime-voice (401 without a token); give --token to complete it"))
+                record(
+                    CheckResult(
+                        check: "upgrade", status: .warn,
+                        detail: "the handshake reaches realtime-voice (401 without a token); give --token to complete it"))
             } else if let diagnosis = UpgradeDiagnosis.diagnose(answer, manualCheck: manualUpgrade, intermediaries: intermediaries) {
-                record(CheckResult(check: "upgrade", status: .fail, detail: "\(answer.status) \(answer.reason) (doctor nonce \(self.nonce))", diagnosis: diagnosis))
+                record(
+                    CheckResult(
+                        check: "upgrade", status: .fail, detail: "\(answer.status) \(answer.reason) (doctor nonce \(self.nonce))",
+                        diagnosis: diagnosis))
             } else {
                 upgraded = true
-                record(CheckResult(check: "upgrade", status: .pass, detail: "101 in \(Self.ms(answer.elapsed)) ms (doctor nonce \(self.nonce) in the server's log)"))
+                record(
+                    CheckResult(
+                        check: "upgrade", status: .pass,
+                        detail: "101 in \(Self.ms(answer.elapsed)) ms (doctor nonce \(self.nonce) in the server's log)"))
             }
         } catch {
             record(CheckResult(check: "upgrade", status: .fail, detail: "\(error)", diagnosis: Self.connectionDiagnosis(error, target: self.target)))
@@ -162,8 +204,14 @@ public struct Doctor: Sendable {
         // Auth: without a token the handshake must be refused with 401.
         if let refused = try? await raw.send(path: self.target.path("/api/realtime-voice/echo") + "?doctor=\(self.nonce)", headers: upgradeHeaders) {
             switch refused.status {
-            case 401: record(CheckResult(check: "auth", status: .pass, detail: "no token → 401" + (self.options.token == nil ? "; no --token given, so nothing past auth is checked" : ", the token is accepted")))
-            case 101: record(CheckResult(check: "auth", status: .warn, detail: "the handshake succeeded without a token: the server runs with --no-auth"))
+            case 401:
+                record(
+                    CheckResult(
+                        check: "auth", status: .pass,
+                        detail: "no token → 401"
+                            + (self.options.token == nil ? "; no --token given, so nothing past auth is checked" : ", the token is accepted")))
+            case 101:
+                record(CheckResult(check: "auth", status: .warn, detail: "the handshake succeeded without a token: the server runs with --no-auth"))
             default: record(CheckResult(check: "auth", status: upgraded ? .warn : .skip, detail: "no token → \(refused.status)"))
             }
         }
@@ -211,17 +259,25 @@ public struct Doctor: Sendable {
         logger.logLevel = .critical
         let outcome = EchoOutcome()
         do {
-            try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 20), tlsConfiguration: self.tlsConfiguration, logger: logger) { inbound, outbound, _ in
+            try await WebSocketClient.connect(
+                url: url, configuration: .init(maxFrameSize: 1 << 20), tlsConfiguration: self.tlsConfiguration, logger: logger
+            ) { inbound, outbound, _ in
                 var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
                 let clock = ContinuousClock()
                 try await outbound.write(.text("doctor \(self.nonce)"))
-                guard case .text(let text) = try await messages.next(), text == "doctor \(self.nonce)" else { outcome.set("the text message did not come back unchanged"); return }
+                guard case .text(let text) = try await messages.next(), text == "doctor \(self.nonce)" else {
+                    outcome.set("the text message did not come back unchanged"); return
+                }
                 let payload = ByteBuffer(bytes: (0..<32_768).map { UInt8(truncatingIfNeeded: $0 &* 7) })
                 try await outbound.write(.binary(payload))
-                guard case .binary(let echoed) = try await messages.next(), echoed == payload else { outcome.set("a 32 KiB binary message did not come back whole (a proxy limits frame size?)"); return }
+                guard case .binary(let echoed) = try await messages.next(), echoed == payload else {
+                    outcome.set("a 32 KiB binary message did not come back whole (a proxy limits frame size?)"); return
+                }
                 let start = clock.now
                 try await outbound.write(.text(#"{"type":"ping"}"#))
-                guard case .text(let pong) = try await messages.next(), pong.contains("pong") else { outcome.set("no pong to {\"type\":\"ping\"}"); return }
+                guard case .text(let pong) = try await messages.next(), pong.contains("pong") else {
+                    outcome.set("no pong to {\"type\":\"ping\"}"); return
+                }
                 outcome.rtt = clock.now - start
                 try await outbound.close(.normalClosure, reason: nil)
             }
@@ -229,14 +285,21 @@ public struct Doctor: Sendable {
             outcome.set("the WebSocket failed: \(error)")
         }
         if let failure = outcome.failure {
-            return CheckResult(check: "echo", status: .fail, detail: failure, diagnosis: Diagnosis(
-                cause: failure.contains("32 KiB") ? "large_frames_cut" : "echo_failed",
-                summary: failure.contains("32 KiB") ? "Messages of 32 KiB do not get through: something in between limits the frame size." : "The echo endpoint did not answer as it should.",
-                evidence: failure,
-                remedy: failure.contains("32 KiB") ? "Raise the proxy's WebSocket frame/message limit, or keep audio frames small (100 ms = 3200 bytes at 16 kHz)." : "Compare with a direct connection to the server; check the proxy passes WebSocket frames both ways.",
-                manualCheck: "websocat '\(Self.redacted(url))'"))
+            return CheckResult(
+                check: "echo", status: .fail, detail: failure,
+                diagnosis: Diagnosis(
+                    cause: failure.contains("32 KiB") ? "large_frames_cut" : "echo_failed",
+                    summary: failure.contains("32 KiB")
+                        ? "Messages of 32 KiB do not get through: something in between limits the frame size."
+                        : "The echo endpoint did not answer as it should.",
+                    evidence: failure,
+                    remedy: failure.contains("32 KiB")
+                        ? "Raise the proxy's WebSocket frame/message limit, or keep audio frames small (100 ms = 3200 bytes at 16 kHz)."
+                        : "Compare with a direct connection to the server; check the proxy passes WebSocket frames both ways.",
+                    manualCheck: "websocat '\(Self.redacted(url))'"))
         }
-        return CheckResult(check: "echo", status: .pass, detail: "text and 32 KiB binary echoed; ping → pong in \(Self.ms(outcome.rtt ?? .zero)) ms")
+        return CheckResult(
+            check: "echo", status: .pass, detail: "text and 32 KiB binary echoed; ping → pong in \(Self.ms(outcome.rtt ?? .zero)) ms")
     }
 
     final class EchoOutcome: @unchecked Sendable {
@@ -279,12 +342,16 @@ public struct Doctor: Sendable {
             return Diagnosis(
                 cause: "tls_failed", summary: "The TLS handshake failed (certificate not trusted, expired, wrong host name, or an old protocol).",
                 evidence: text,
-                remedy: "Serve the full certificate chain from a public CA, valid for this host name, with TLS 1.2 or later (iOS and mini-programs reject anything less).",
+                remedy: """
+                    Serve the full certificate chain from a public CA, valid for this host name, \
+                    with TLS 1.2 or later (iOS and mini-programs reject anything less).
+                    """,
                 manualCheck: "openssl s_client -connect \(target.host):\(target.port) -servername \(target.host) -showcerts")
         }
-        return Diagnosis(cause: "no_http_answer", summary: "The connection opened but no HTTP answer came.", evidence: text,
-                         remedy: "Check that an HTTP server (not another protocol) listens on this port, and the scheme (http vs https) is right.",
-                         manualCheck: "curl -iv \(target.httpBase)/health")
+        return Diagnosis(
+            cause: "no_http_answer", summary: "The connection opened but no HTTP answer came.", evidence: text,
+            remedy: "Check that an HTTP server (not another protocol) listens on this port, and the scheme (http vs https) is right.",
+            manualCheck: "curl -iv \(target.httpBase)/health")
     }
 
     /// The token in a URL or query replaced by `TOKEN`: manual commands are printed and reported.

@@ -62,7 +62,8 @@ struct RawHTTPExchange {
                 channel.eventLoop.makeCompletedFuture {
                     if target.tls {
                         let context = try NIOSSLContext(configuration: tls)
-                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: target.hostIsAddress ? nil : target.host))
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: context, serverHostname: target.hostIsAddress ? nil : target.host))
                     }
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
@@ -91,7 +92,8 @@ struct RawHTTPExchange {
             return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
         }
         let body = Array(bytes[end.upperBound...])
-        let response = Response(status: status, reason: statusParts.count > 2 ? statusParts[2] : "", headers: headers, body: Array(body.prefix(4096)), elapsed: .zero)
+        let response = Response(
+            status: status, reason: statusParts.count > 2 ? statusParts[2] : "", headers: headers, body: Array(body.prefix(4096)), elapsed: .zero)
         if status == 101 || complete || body.count >= 4096 { return response }
         if let length = response.header("Content-Length").flatMap(Int.init), body.count >= length { return response }
         return nil

@@ -24,9 +24,13 @@ struct TLSProbe {
             let daysLeft = handshake.certificate.map { Int((Double($0.notValidAfter) - Date().timeIntervalSince1970) / 86_400) }
             let detail = "\(version), certificate valid for this host\(daysLeft.map { ", expires in \($0) days" } ?? "")"
             if let negotiated = handshake.version, [.tlsv1, .tlsv11].contains(negotiated) {
-                return CheckResult(check: "tls", status: .fail, detail: detail, diagnosis: Diagnosis(
-                    cause: "tls_version_too_old", summary: "The server negotiates \(version): iOS and WeChat mini-programs require TLS 1.2 or later.",
-                    evidence: "Negotiated \(version).", remedy: "Enable TLS 1.2 and 1.3 on the TLS terminator (nginx: ssl_protocols TLSv1.2 TLSv1.3;).", manualCheck: manual))
+                return CheckResult(
+                    check: "tls", status: .fail, detail: detail,
+                    diagnosis: Diagnosis(
+                        cause: "tls_version_too_old",
+                        summary: "The server negotiates \(version): iOS and WeChat mini-programs require TLS 1.2 or later.",
+                        evidence: "Negotiated \(version).",
+                        remedy: "Enable TLS 1.2 and 1.3 on the TLS terminator (nginx: ssl_protocols TLSv1.2 TLSv1.3;).", manualCheck: manual))
             }
             if let daysLeft, daysLeft < 30 {
                 return CheckResult(check: "tls", status: .warn, detail: detail + " (renew it: under 30 days)")
@@ -40,9 +44,14 @@ struct TLSProbe {
     private func explain(_ error: any Error, manual: String) async -> CheckResult {
         let verified = "\(error)"
         guard let seen = try? await self.handshake(verification: .none), let certificate = seen.certificate else {
-            return CheckResult(check: "tls", status: .fail, detail: verified, diagnosis: Diagnosis(
-                cause: "tls_handshake_failed", summary: "No TLS handshake is possible: the port does not speak TLS, or only protocols this client refuses.",
-                evidence: verified, remedy: "Check that the URL's scheme matches the port (https on a TLS port) and that the terminator allows TLS 1.2+.", manualCheck: manual))
+            return CheckResult(
+                check: "tls", status: .fail, detail: verified,
+                diagnosis: Diagnosis(
+                    cause: "tls_handshake_failed",
+                    summary: "No TLS handshake is possible: the port does not speak TLS, or only protocols this client refuses.",
+                    evidence: verified,
+                    remedy: "Check that the URL's scheme matches the port (https on a TLS port) and that the terminator allows TLS 1.2+.",
+                    manualCheck: manual))
         }
         let now = Date().timeIntervalSince1970
         let subject = Self.describe(certificate.subjectName)
@@ -50,24 +59,37 @@ struct TLSProbe {
         let (cause, summary, remedy): (String, String, String)
         if Double(certificate.notValidAfter) < now {
             let days = Int((now - Double(certificate.notValidAfter)) / 86_400)
-            (cause, summary, remedy) = ("certificate_expired", "The certificate expired \(days) day\(days == 1 ? "" : "s") ago.", "Renew the certificate (Let's Encrypt: certbot renew) and reload the TLS terminator.")
+            (cause, summary, remedy) = (
+                "certificate_expired", "The certificate expired \(days) day\(days == 1 ? "" : "s") ago.",
+                "Renew the certificate (Let's Encrypt: certbot renew) and reload the TLS terminator."
+            )
         } else if Double(certificate.notValidBefore) > now {
-            (cause, summary, remedy) = ("certificate_not_yet_valid", "The certificate is not valid yet (or this machine's clock is wrong).", "Check the clocks, and the certificate's start date.")
+            (cause, summary, remedy) = (
+                "certificate_not_yet_valid", "The certificate is not valid yet (or this machine's clock is wrong).",
+                "Check the clocks, and the certificate's start date."
+            )
         } else if subject == issuer {
             (cause, summary, remedy) = (
                 "certificate_self_signed", "The certificate is self-signed: browsers, iOS and mini-programs reject it.",
                 "Use a certificate from a public CA (Let's Encrypt is free); for a private CA, doctor accepts --ca-file."
             )
         } else if (try? await self.handshake(verification: .noHostnameVerification)) != nil {
-            (cause, summary, remedy) = ("certificate_wrong_host", "The certificate is trusted but not issued for \(self.target.host).", "Install a certificate whose names (SAN) include \(self.target.host).")
+            (cause, summary, remedy) = (
+                "certificate_wrong_host", "The certificate is trusted but not issued for \(self.target.host).",
+                "Install a certificate whose names (SAN) include \(self.target.host)."
+            )
         } else {
             (cause, summary, remedy) = (
-                "certificate_untrusted", "The certificate does not chain to a trusted root: usually a missing intermediate certificate (iOS mini-programs fail on it).",
+                "certificate_untrusted",
+                "The certificate does not chain to a trusted root: usually a missing intermediate certificate (iOS mini-programs fail on it).",
                 "Serve the full chain (nginx: ssl_certificate fullchain.pem, not cert.pem)."
             )
         }
-        return CheckResult(check: "tls", status: .fail, detail: "\(summary) Subject \(subject), issuer \(issuer).", diagnosis: Diagnosis(
-            cause: cause, summary: summary, evidence: "Verification failed: \(verified). Certificate: subject \(subject), issuer \(issuer).", remedy: remedy, manualCheck: manual))
+        return CheckResult(
+            check: "tls", status: .fail, detail: "\(summary) Subject \(subject), issuer \(issuer).",
+            diagnosis: Diagnosis(
+                cause: cause, summary: summary, evidence: "Verification failed: \(verified). Certificate: subject \(subject), issuer \(issuer).",
+                remedy: remedy, manualCheck: manual))
     }
 
     private func handshake(verification: CertificateVerification) async throws -> Handshake {
@@ -79,14 +101,15 @@ struct TLSProbe {
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(TimeAmount(self.timeout))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: target.hostIsAddress ? nil : target.host))
-                    try channel.pipeline.syncOperations.addHandler(HandshakeWatcher(completion: completion))
+                .connectTimeout(TimeAmount(self.timeout))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: context, serverHostname: target.hostIsAddress ? nil : target.host))
+                        try channel.pipeline.syncOperations.addHandler(HandshakeWatcher(completion: completion))
+                    }
                 }
-            }
-            .connect(host: target.host, port: target.port).get()
+                .connect(host: target.host, port: target.port).get()
         } catch {
             completion.fail(error)  // never left pending (NIO traps on a leaked promise in debug builds)
             throw error

@@ -39,7 +39,9 @@ public enum Gateway {
         }
         if let secret = configuration.auth.jwtSecret, secret.utf8.count < AuthConfiguration.minimumJWTSecretBytes {
             throw ConfigurationError(
-                description: "REALTIME_VOICE_JWT_SECRET must be at least \(AuthConfiguration.minimumJWTSecretBytes) bytes for HS256 (got \(secret.utf8.count))."
+                description:
+                    "REALTIME_VOICE_JWT_SECRET must be at least \(AuthConfiguration.minimumJWTSecretBytes) bytes for HS256 "
+                    + "(got \(secret.utf8.count))."
             )
         }
         let authenticator = await Authenticator(configuration: configuration.auth)

@@ -28,7 +28,8 @@ struct RealtimeURLSigner {
     func url(parameters: [String: String]) -> String {
         var parameters = parameters
         parameters["secretid"] = self.credentials.secretID
-        let signature = Self.signature(of: Self.stringToSign(appID: self.credentials.appID, parameters: parameters), secretKey: self.credentials.secretKey)
+        let signature = Self.signature(
+            of: Self.stringToSign(appID: self.credentials.appID, parameters: parameters), secretKey: self.credentials.secretKey)
         let query = parameters.sorted { $0.key < $1.key }
             .map { "\(StrictPercentEncoding.encode($0.key))=\(StrictPercentEncoding.encode($0.value))" }
             .joined(separator: "&")

@@ -1,8 +1,8 @@
 import Foundation
 import HummingbirdWSClient
-import NIOWebSocket
 import Logging
 import NIOCore
+import NIOWebSocket
 import SpeechEngine
 import Synchronization
 
@@ -82,44 +82,44 @@ struct RealtimeUpstream: Sendable {
         onStart: @escaping @Sendable () async throws -> Void,
         emit: @escaping @Sendable (RecognitionEvent) async throws -> Void
     ) async throws {
-                var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
-                // The handshake: one text frame, code 0, within the response timeout.
-                let timeout = self.configuration.responseTimeout
-                let watchdog = Task {
-                    try await Task.sleep(for: timeout)
-                    outcome.fail(UpstreamFailure.failed("Tencent ASR did not answer the handshake within \(timeout)."))
-                    try? await outbound.close(.goingAway, reason: nil)
-                }
-                let received: WebSocketMessage?
-                do {
-                    received = try await messages.next()
-                } catch {
-                    watchdog.cancel()
-                    throw error
-                }
-                watchdog.cancel()
-                guard let handshake = received else { return }
-                let greeting = try Self.decode(handshake)
-                guard greeting.code == 0 else { throw UpstreamFailure(code: greeting.code, message: greeting.message ?? "") }
-                try await onStart()
+        var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
+        // The handshake: one text frame, code 0, within the response timeout.
+        let timeout = self.configuration.responseTimeout
+        let watchdog = Task {
+            try await Task.sleep(for: timeout)
+            outcome.fail(UpstreamFailure.failed("Tencent ASR did not answer the handshake within \(timeout)."))
+            try? await outbound.close(.goingAway, reason: nil)
+        }
+        let received: WebSocketMessage?
+        do {
+            received = try await messages.next()
+        } catch {
+            watchdog.cancel()
+            throw error
+        }
+        watchdog.cancel()
+        guard let handshake = received else { return }
+        let greeting = try Self.decode(handshake)
+        guard greeting.code == 0 else { throw UpstreamFailure(code: greeting.code, message: greeting.message ?? "") }
+        try await onStart()
 
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        await self.send(audio: audio, outbound: outbound, state: outcome)
-                    }
-                    defer { group.cancelAll() }
-                    while let frame = try await messages.next() {
-                        let message = try Self.decode(frame)
-                        guard message.code == 0 else { throw UpstreamFailure(code: message.code, message: message.message ?? "") }
-                        if let result = message.result {
-                            try await emit(Self.event(result, timeline: outcome.timeline.withLock { $0 }))
-                        }
-                        if message.final == 1 {
-                            outcome.finish()
-                            return
-                        }
-                    }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await self.send(audio: audio, outbound: outbound, state: outcome)
+            }
+            defer { group.cancelAll() }
+            while let frame = try await messages.next() {
+                let message = try Self.decode(frame)
+                guard message.code == 0 else { throw UpstreamFailure(code: message.code, message: message.message ?? "") }
+                if let result = message.result {
+                    try await emit(Self.event(result, timeline: outcome.timeline.withLock { $0 }))
                 }
+                if message.final == 1 {
+                    outcome.finish()
+                    return
+                }
+            }
+        }
     }
 
     /// Sends the client's audio in 40 ms packets at the configured pace, silence while the client pauses, then
@@ -157,9 +157,9 @@ struct RealtimeUpstream: Sendable {
                 var packet = ByteBuffer()
                 packet.reserveCapacity(samples.count * 2)
                 #if _endian(little)
-                samples.withUnsafeBytes { _ = packet.writeBytes($0) }
+                    samples.withUnsafeBytes { _ = packet.writeBytes($0) }
                 #else
-                for sample in samples { packet.writeInteger(sample, endianness: .little) }
+                    for sample in samples { packet.writeInteger(sample, endianness: .little) }
                 #endif
                 state.timeline.withLock { $0.sentAudio(milliseconds: milliseconds) }
                 state.lastSent.withLock { $0 = clock.now }
@@ -180,7 +180,8 @@ struct RealtimeUpstream: Sendable {
             keepAlive.cancel()
             try await outbound.write(.text(#"{"type":"end"}"#))
             try await Task.sleep(for: self.configuration.responseTimeout)
-            state.fail(UpstreamFailure.failed("Tencent ASR sent no final result within \(self.configuration.responseTimeout) of the end of the audio."))
+            state.fail(
+                UpstreamFailure.failed("Tencent ASR sent no final result within \(self.configuration.responseTimeout) of the end of the audio."))
         } catch is CancellationError {
             return
         } catch {

@@ -45,7 +45,9 @@ struct SentenceRecognition: Sendable {
     ]
 
     /// Recognises one piece (≤ 60 s of 16-bit PCM at `sampleRate`); times relative to the piece.
-    func recognize(_ samples: ArraySlice<Int16>, sampleRate: Int, model: String, parameters: [String: String]) async throws(UpstreamFailure) -> (text: String, words: [RecognizedWord], durationMs: Int) {
+    func recognize(
+        _ samples: ArraySlice<Int16>, sampleRate: Int, model: String, parameters: [String: String]
+    ) async throws(UpstreamFailure) -> (text: String, words: [RecognizedWord], durationMs: Int) {
         var pcm = Data(capacity: samples.count * 2)
         for sample in samples { withUnsafeBytes(of: sample.littleEndian) { pcm.append(contentsOf: $0) } }
         var body: [String: Any] = [
@@ -85,7 +87,8 @@ struct SentenceRecognition: Sendable {
         }
         let answer: Response
         do {
-            let response = try await self.client.execute(request, timeout: .seconds(Int64(self.configuration.responseTimeout.components.seconds) + 20))
+            let response = try await self.client.execute(
+                request, timeout: .seconds(Int64(self.configuration.responseTimeout.components.seconds) + 20))
             let bytes = try await response.body.collect(upTo: 4 * 1024 * 1024)
             answer = try JSONDecoder().decode(Response.self, from: Data(buffer: bytes))
         } catch {
@@ -101,7 +104,8 @@ struct SentenceRecognition: Sendable {
     /// API 3.0 error codes: account and request problems are not retried; the rate limit is `busy`.
     static func failure(code: String, message: String) -> UpstreamFailure {
         if code == "RequestLimitExceeded" || code.hasPrefix("LimitExceeded") { return .busy(message: "\(code): \(message)") }
-        if code.hasPrefix("AuthFailure") || code.hasPrefix("InvalidParameter") || code.hasPrefix("MissingParameter") || code.hasPrefix("UnknownParameter")
+        if code.hasPrefix("AuthFailure") || code.hasPrefix("InvalidParameter") || code.hasPrefix("MissingParameter")
+            || code.hasPrefix("UnknownParameter")
             || code.hasPrefix("UnauthorizedOperation") || code.hasPrefix("FailedOperation") || code.hasPrefix("ResourceUnavailable")
             || code == "InvalidAction" || code == "NoSuchVersion"
         {

@@ -23,7 +23,8 @@ public final class TencentRecognizer: SpeechRecognizer {
     public init(configuration: TencentConfiguration, logger: Logger, httpClient: HTTPClient = .shared) {
         self.configuration = configuration
         self.logger = logger
-        self.sentences = SentenceRecognition(configuration: configuration, limiter: RateLimiter(limit: 30, window: .milliseconds(1100)), client: httpClient)
+        self.sentences = SentenceRecognition(
+            configuration: configuration, limiter: RateLimiter(limit: 30, window: .milliseconds(1100)), client: httpClient)
     }
 
     public var isReady: Bool { true }
@@ -67,7 +68,8 @@ public final class TencentRecognizer: SpeechRecognizer {
         let source = ReplayableAudio(maxReplaySamples: Self.maxReplaySeconds * rate, maxAheadSamples: 5 * rate)
         let pump = Task { await source.pump(audio) }
         defer { pump.cancel() }
-        let upstream = RealtimeUpstream(configuration: self.configuration, parameters: self.parameters(for: options, sampleRate: rate), sampleRate: rate, logger: self.logger)
+        let upstream = RealtimeUpstream(
+            configuration: self.configuration, parameters: self.parameters(for: options, sampleRate: rate), sampleRate: rate, logger: self.logger)
         let started = Atomic<Bool>(false)
         try await withoutActuallyEscaping(onStart) { onStart in
             try await withoutActuallyEscaping(emit) { emit in
@@ -87,7 +89,9 @@ public final class TencentRecognizer: SpeechRecognizer {
                         return
                     } catch let failure as UpstreamFailure {
                         if case .retryable(let code, let message) = failure, attempt == 1, source.canReplay {
-                            self.logger.warning("Tencent ASR failed a session; retrying once with a new voice_id", metadata: ["tencent.code": "\(code)", "tencent.message": "\(message)"])
+                            self.logger.warning(
+                                "Tencent ASR failed a session; retrying once with a new voice_id",
+                                metadata: ["tencent.code": "\(code)", "tencent.message": "\(message)"])
                             attempt += 1
                             continue
                         }
@@ -105,7 +109,8 @@ extension TencentRecognizer: RecordingRecognizer {
         let rate = options.sampleRate ?? self.sampleRate
         let model = self.configuration.model(for: options.language) ?? "16k_zh"
         // A little under the limit, so that a header or rounding on Tencent's side never tips a piece over it.
-        let pieces = RecordingSplitter.pieces(samples, maxSamples: (SentenceRecognition.maxSeconds * 1000 - 500) * rate / 1000, frameSamples: rate / 10)
+        let pieces = RecordingSplitter.pieces(
+            samples, maxSamples: (SentenceRecognition.maxSeconds * 1000 - 500) * rate / 1000, frameSamples: rate / 10)
         var segments: [RecognizedSegment] = []
         for piece in pieces {
             let offset = piece.lowerBound * 1000 / rate
@@ -116,7 +121,9 @@ extension TencentRecognizer: RecordingRecognizer {
                 throw error.recognitionError
             }
             guard !answer.text.isEmpty else { continue }
-            let words = answer.words.map { RecognizedWord(text: $0.text, startMs: offset + $0.startMs, endMs: offset + $0.endMs, confidence: $0.confidence) }
+            let words = answer.words.map {
+                RecognizedWord(text: $0.text, startMs: offset + $0.startMs, endMs: offset + $0.endMs, confidence: $0.confidence)
+            }
             segments.append(
                 RecognizedSegment(
                     index: segments.count,
@@ -136,9 +143,13 @@ extension UpstreamFailure {
     var recognitionError: RecognitionError {
         switch self {
         case .rejected(let code, let message):
-            RecognitionError(code: .upstreamRejected, message: "Tencent ASR refused the request (\(code): \(message)); check the server's Tencent configuration and account.")
+            RecognitionError(
+                code: .upstreamRejected,
+                message: "Tencent ASR refused the request (\(code): \(message)); check the server's Tencent configuration and account.")
         case .rejectedAPI(let code, let message):
-            RecognitionError(code: .upstreamRejected, message: "Tencent ASR refused the request (\(code): \(message)); check the server's Tencent configuration and account.")
+            RecognitionError(
+                code: .upstreamRejected,
+                message: "Tencent ASR refused the request (\(code): \(message)); check the server's Tencent configuration and account.")
         case .busy(let message):
             .busy("Tencent ASR's concurrency limit is reached (4006: \(message)); try again shortly.")
         case .retryable(let code, let message):

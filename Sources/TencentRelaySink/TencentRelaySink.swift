@@ -88,7 +88,9 @@ struct TencentRelaySink {
                     received += buffer.readableBytes
                     let now = Self.monotonicNanoseconds()
                     while nextMarker + 8 <= received {
-                        if nextMarker >= start, let stamp = buffer.getInteger(at: buffer.readerIndex + nextMarker - start, endianness: .little, as: Int64.self), stamp > 0 {
+                        if nextMarker >= start,
+                            let stamp = buffer.getInteger(at: buffer.readerIndex + nextMarker - start, endianness: .little, as: Int64.self), stamp > 0
+                        {
                             latencies.append(Int((now - stamp) / 1000))
                         }
                         nextMarker += markerEvery
@@ -99,7 +101,11 @@ struct TencentRelaySink {
                         let ms = received / 32
                         try await outbound.write(
                             .text(
-                                #"{"code":0,"message":"success","voice_id":"\#(voiceID)","message_id":"\#(voiceID)_\#(index)","result":{"slice_type":1,"index":0,"start_time":0,"end_time":\#(ms),"voice_text_str":"\#(ms)","word_size":0,"word_list":[]},"final":0}"#
+                                #"""
+                                {"code":0,"message":"success","voice_id":"\#(voiceID)","message_id":"\#(voiceID)_\#(index)",\#
+                                "result":{"slice_type":1,"index":0,"start_time":0,"end_time":\#(ms),\#
+                                "voice_text_str":"\#(ms)","word_size":0,"word_list":[]},"final":0}
+                                """#
                             )
                         )
                         index += 1
@@ -113,7 +119,11 @@ struct TencentRelaySink {
                     let ms = received / 32
                     try await outbound.write(
                         .text(
-                            #"{"code":0,"message":"success","voice_id":"\#(voiceID)","message_id":"\#(voiceID)_end","result":{"slice_type":2,"index":0,"start_time":0,"end_time":\#(ms),"voice_text_str":"\#(ms)","word_size":0,"word_list":[]},"final":0}"#
+                            #"""
+                            {"code":0,"message":"success","voice_id":"\#(voiceID)","message_id":"\#(voiceID)_end",\#
+                            "result":{"slice_type":2,"index":0,"start_time":0,"end_time":\#(ms),\#
+                            "voice_text_str":"\#(ms)","word_size":0,"word_list":[]},"final":0}
+                            """#
                         )
                     )
                     try await outbound.write(.text(#"{"code":0,"message":"success","voice_id":"\#(voiceID)","final":1}"#))

@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One run of the sidecar: a child process whose exit can be awaited. Its output goes to the gateway's own

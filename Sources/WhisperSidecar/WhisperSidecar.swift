@@ -103,7 +103,9 @@ public final class WhisperSidecar: ManagedUpstream, Service {
                     return status.stopping
                 }
                 if stopNow { process.terminate() }
-                self.logger.info("Started the Whisper sidecar", metadata: ["pid": "\(process.pid)", "port": "\(self.port)", "model": "\(self.configuration.model)"])
+                self.logger.info(
+                    "Started the Whisper sidecar",
+                    metadata: ["pid": "\(process.pid)", "port": "\(self.port)", "model": "\(self.configuration.model)"])
                 let exit = await self.watch(process)
                 outcome = self.status.withLock { status in
                     status.process = nil

@@ -13,7 +13,9 @@ struct SpeechSegmenterTests {
     ]
 
     /// Runs `samples` through a segmenter fed in 100 ms chunks, as a live client sends them.
-    static func segments(of samples: [Int16], endpoint: Duration = .milliseconds(600), maxSegment: Duration = .seconds(15)) throws -> [SpeechSegmenter.Segment] {
+    static func segments(
+        of samples: [Int16], endpoint: Duration = .milliseconds(600), maxSegment: Duration = .seconds(15)
+    ) throws -> [SpeechSegmenter.Segment] {
         let detector = try VoiceActivityDetector(sampleRate: 16_000, mode: 2)
         var segmenter = SpeechSegmenter(settings: .init(sampleRate: 16_000, endpoint: endpoint, maxSegment: maxSegment), isSpeech: detector.isSpeech)
         var closed: [SpeechSegmenter.Segment] = []
@@ -46,7 +48,9 @@ struct SpeechSegmenterTests {
         try #require(segments.count == 3, "segments at \(segments.map { ($0.start, $0.samples.count) })")
         for (segment, span) in zip(segments, spans) {
             #expect(segment.start <= span.lowerBound, "segment starts at \(segment.start), speech at \(span.lowerBound)")
-            #expect(segment.start + segment.samples.count >= span.upperBound - 1_600, "segment ends at \(segment.start + segment.samples.count), speech at \(span.upperBound)")
+            #expect(
+                segment.start + segment.samples.count >= span.upperBound - 1_600,
+                "segment ends at \(segment.start + segment.samples.count), speech at \(span.upperBound)")
             #expect(segment.speechEnd <= segment.samples.count)
         }
         #expect(zip(segments, segments.dropFirst()).allSatisfy { $0.start + $0.samples.count <= $1.start })

@@ -1,5 +1,5 @@
-import RealtimeVoiceErrors
 import Logging
+import RealtimeVoiceErrors
 import Synchronization
 import TestAudio
 import Testing

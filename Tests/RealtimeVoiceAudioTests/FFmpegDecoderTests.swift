@@ -1,5 +1,5 @@
-import RealtimeVoiceErrors
 import Foundation
+import RealtimeVoiceErrors
 import TestAudio
 import Testing
 

@@ -6,7 +6,9 @@ import Testing
 
 @Suite("PCM stream input")
 struct PCMStreamInputTests {
-    static func wavHeader(rate: Int, channels: Int = 1, bits: Int = 16, format: Int = 1, dataSize: UInt32 = 0xFFFF_FFFF, extraChunk: Bool = false) -> [UInt8] {
+    static func wavHeader(
+        rate: Int, channels: Int = 1, bits: Int = 16, format: Int = 1, dataSize: UInt32 = 0xFFFF_FFFF, extraChunk: Bool = false
+    ) -> [UInt8] {
         func le16(_ v: Int) -> [UInt8] { [UInt8(v & 0xFF), UInt8((v >> 8) & 0xFF)] }
         func le32(_ v: UInt32) -> [UInt8] { [UInt8(v & 0xFF), UInt8((v >> 8) & 0xFF), UInt8((v >> 16) & 0xFF), UInt8(v >> 24)] }
         var bytes = Array("RIFF".utf8) + le32(0xFFFF_FFFF) + Array("WAVE".utf8)

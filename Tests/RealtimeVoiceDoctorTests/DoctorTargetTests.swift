@@ -42,6 +42,9 @@ struct DoctorTargetTests {
         let parsed = RawHTTPExchange.parse(Array((head + "abcde").utf8), complete: false)
         #expect(parsed?.status == 404 && parsed?.header("server") == "openresty" && parsed?.bodyText == "abcde")
         #expect(RawHTTPExchange.parse(Array("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n".utf8), complete: false)?.status == 101)
-        #expect(Intermediaries.recognise([("Server", "nginx/1.22.1"), ("X-Cloudbase-Upstream-Status-Code", "404")]) == ["nginx (nginx/1.22.1)", "Tencent CloudBase"])
+        #expect(
+            Intermediaries.recognise([("Server", "nginx/1.22.1"), ("X-Cloudbase-Upstream-Status-Code", "404")]) == [
+                "nginx (nginx/1.22.1)", "Tencent CloudBase",
+            ])
     }
 }

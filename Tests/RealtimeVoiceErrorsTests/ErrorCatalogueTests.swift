@@ -52,7 +52,10 @@ struct ErrorCatalogueTests {
         let rows = Self.table(after: "<!-- error catalogue: checked against ErrorCode.all by ErrorCatalogueTests -->")
         try #require(!rows.isEmpty, "README has no error catalogue table")
         let listed = rows.map { row in
-            (Self.codes(in: row[0]).first ?? "", Int(row[1]), UInt16(row[2]), row[3] == "–" ? nil : Int(row[3].replacingOccurrences(of: " s", with: "")))
+            (
+                Self.codes(in: row[0]).first ?? "", Int(row[1]), UInt16(row[2]),
+                row[3] == "–" ? nil : Int(row[3].replacingOccurrences(of: " s", with: ""))
+            )
         }
         #expect(listed.map(\.0) == ErrorCode.all.map(\.name))
         for (name, http, close, retry) in listed {

@@ -1,13 +1,13 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTesting
 import HummingbirdWSClient
 import HummingbirdWSTesting
 import Logging
 import NIOCore
 import NIOWebSocket
-import HummingbirdCore
 import PocketSphinxEngine
 import SpeechEngine
 import TestAudio

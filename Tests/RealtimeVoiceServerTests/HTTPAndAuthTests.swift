@@ -1,13 +1,13 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTesting
 import HummingbirdWSClient
 import HummingbirdWSTesting
 import JWTKit
 import NIOCore
 import NIOWebSocket
-import HummingbirdCore
 import Testing
 
 @testable import RealtimeVoiceServer
@@ -51,7 +51,9 @@ struct HTTPAndAuthTests {
         }
     }
 
-    @Test("a plain GET on a WebSocket path answers 426 with an explanation, token or not", arguments: ["/api/realtime-voice/stream", "/api/realtime-voice/echo"])
+    @Test(
+        "a plain GET on a WebSocket path answers 426 with an explanation, token or not",
+        arguments: ["/api/realtime-voice/stream", "/api/realtime-voice/echo"])
     func plainGetOnWebSocketPath(path: String) async throws {
         try await withGateway { client in
             let response = try await client.execute(uri: path, method: .get)
@@ -146,7 +148,10 @@ struct HTTPAndAuthTests {
 
     @Test(
         "invalid stream parameters are refused with 400 and a code, before any upgrade",
-        arguments: [("sample_rate=5", "invalid_parameter"), ("sample_rate=abc", "invalid_parameter"), ("engine=nope", "unknown_engine"), ("lang=zh-CN", "unsupported_language")]
+        arguments: [
+            ("sample_rate=5", "invalid_parameter"), ("sample_rate=abc", "invalid_parameter"), ("engine=nope", "unknown_engine"),
+            ("lang=zh-CN", "unsupported_language"),
+        ]
     )
     func invalidParameters(query: String, code: String) async throws {
         try await withGateway { client in

@@ -37,13 +37,20 @@ struct RecognizeTests {
         return Upload(body: body, headers: headers)
     }
 
-    static func multipart(file: [UInt8], field: String = "audio", filename: String = "recording.bin", fields: [String: String] = [:]) -> (ByteBuffer, HTTPFields) {
+    static func multipart(
+        file: [UInt8], field: String = "audio", filename: String = "recording.bin", fields: [String: String] = [:]
+    ) -> (ByteBuffer, HTTPFields) {
         let boundary = "----realtimevoice\(UUID().uuidString)"
         var body = ByteBuffer()
         for (name, value) in fields {
             body.writeString("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n")
         }
-        body.writeString("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(field)\"; filename=\"\(filename)\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+        body.writeString(
+            """
+            --\(boundary)\r\nContent-Disposition: form-data; name=\"\(field)\"; \
+            filename=\"\(filename)\"\r\nContent-Type: application/octet-stream\r\n\r\n
+            """
+        )
         body.writeBytes(file)
         body.writeString("\r\n--\(boundary)--\r\n")
         var headers = Self.tokenHeader
@@ -51,7 +58,9 @@ struct RecognizeTests {
         return (body, headers)
     }
 
-    static func post(_ client: some TestClientProtocol, _ body: ByteBuffer, _ headers: HTTPFields) async throws -> (HTTPResponse.Status, Envelope, HTTPFields) {
+    static func post(
+        _ client: some TestClientProtocol, _ body: ByteBuffer, _ headers: HTTPFields
+    ) async throws -> (HTTPResponse.Status, Envelope, HTTPFields) {
         let response = try await client.execute(uri: "/api/realtime-voice/recognize", method: .post, headers: headers, body: body)
         return (response.status, try JSONDecoder().decode(Envelope.self, from: Data(buffer: response.body)), response.headers)
     }
@@ -60,11 +69,15 @@ struct RecognizeTests {
         try await Self.post(client, upload.body, upload.headers)
     }
 
-    static func withServer(_ configuration: GatewayConfiguration = testConfiguration(), _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+    static func withServer(
+        _ configuration: GatewayConfiguration = testConfiguration(), _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
+    ) async throws {
         try await withGateway(configuration, body)
     }
 
-    @Test("every upload format gives the WAV original's text, in the mini-program's envelope", arguments: ["mp3", "m4a", "ogg", "webm", "wav", "wav24", "wavf32", "flac", "aac"])
+    @Test(
+        "every upload format gives the WAV original's text, in the mini-program's envelope",
+        arguments: ["mp3", "m4a", "ogg", "webm", "wav", "wav24", "wavf32", "flac", "aac"])
     func formats(name: String) async throws {
         let wav = try TestAudio.speech(Self.sentence)
         let file = [UInt8](try Data(contentsOf: TestAudio.encoded(wav, as: name)))
@@ -76,7 +89,9 @@ struct RecognizeTests {
             #expect(envelope.code == 0 && envelope.message == "ok")
             #expect(envelope.data?.engine == "pocketsphinx")
             #expect(envelope.data?.text == reference.data?.text, "\(name)")
-            #expect(TestAudio.wordErrorRate(reference: Self.sentence, hypothesis: envelope.data?.text ?? "") <= 0.3, "heard: \(envelope.data?.text ?? "")")
+            #expect(
+                TestAudio.wordErrorRate(reference: Self.sentence, hypothesis: envelope.data?.text ?? "") <= 0.3, "heard: \(envelope.data?.text ?? "")"
+            )
             #expect(abs((envelope.data?.duration_ms ?? 0) - 2900) < 1500)
         }
     }

@@ -11,7 +11,9 @@ import Testing
 
 @Suite("Streaming errors and limits")
 struct StreamErrorTests {
-    @Test("invalid JSON and unknown message types end the session with invalid_message and 1008", arguments: ["not json", #"{"type":"dance"}"#, #"{"kind":"end"}"#, "[1,2]"])
+    @Test(
+        "invalid JSON and unknown message types end the session with invalid_message and 1008",
+        arguments: ["not json", #"{"type":"dance"}"#, #"{"kind":"end"}"#, "[1,2]"])
     func invalidMessage(text: String) async throws {
         try await withGateway { client in
             let result = try await stream(client, frames: [], sendEnd: false, text: [text])
@@ -54,7 +56,8 @@ struct StreamErrorTests {
         let audio = try TestAudio.samples(ofWAV: TestAudio.speech("turn off the lights in the kitchen please"))
         try await withGateway(configuration) { client in
             // Paced at real time, the client would go on past the limit.
-            let result = try await stream(client, frames: frames(audio.samples + TestAudio.silence(milliseconds: 3000)), sendEnd: false, pause: .milliseconds(100))
+            let result = try await stream(
+                client, frames: frames(audio.samples + TestAudio.silence(milliseconds: 3000)), sendEnd: false, pause: .milliseconds(100))
             #expect(result.error?.code == "max_duration")
             #expect(result.closeCode == .normalClosure)
             let errorIndex = result.events.firstIndex { $0.type == "error" } ?? 0
@@ -96,7 +99,8 @@ struct StreamErrorTests {
         let audio = try TestAudio.samples(ofWAV: TestAudio.speech("go forward ten meters"))
         try await withGateway(configuration) { client in
             // Half the sentence, then the client closes without `end`.
-            let first = try await stream(client, frames: frames(Array(audio.samples.prefix(audio.samples.count / 2))), sendEnd: false, closeAfterSending: true)
+            let first = try await stream(
+                client, frames: frames(Array(audio.samples.prefix(audio.samples.count / 2))), sendEnd: false, closeAfterSending: true)
             #expect(first.events.first?.type == "ready")
             // The decoder comes back: the next session is served, not refused as busy.
             var second = StreamResult()

@@ -66,7 +66,8 @@ struct StreamTests {
             #expect(!result.finalWords.isEmpty)
             let start = result.finals.first?.start_ms ?? -1000
             let end = result.finals.last?.end_ms ?? -1000
-            #expect(abs(start - (reference.first?.startMs ?? 0)) <= 300, "speech starts at \(start) ms, at 16 kHz \(reference.first?.startMs ?? 0) ms")
+            #expect(
+                abs(start - (reference.first?.startMs ?? 0)) <= 300, "speech starts at \(start) ms, at 16 kHz \(reference.first?.startMs ?? 0) ms")
             #expect(abs(end - (reference.last?.endMs ?? 0)) <= 300, "speech ends at \(end) ms, at 16 kHz \(reference.last?.endMs ?? 0) ms")
         }
     }
@@ -129,7 +130,8 @@ struct StreamTests {
         try await withGateway { client in
             let payload = (0..<40_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
             let received = NIOLockedValueBoxLite<[String]>([])
-            let close = try await client.ws("/api/realtime-voice/echo?token=\(testToken)", configuration: .init(maxFrameSize: 1 << 20)) { inbound, outbound, _ in
+            let close = try await client.ws("/api/realtime-voice/echo?token=\(testToken)", configuration: .init(maxFrameSize: 1 << 20)) {
+                inbound, outbound, _ in
                 try await outbound.write(.text("héllo 🌍"))
                 try await outbound.write(.binary(ByteBuffer(bytes: payload)))
                 try await outbound.write(.text(#"{"type":"ping"}"#))

@@ -14,7 +14,10 @@ struct SignatureTests {
         let text = RealtimeURLSigner.stringToSign(appID: "1259228442", parameters: parameters)
         #expect(
             text
-                == "asr.cloud.tencent.com/asr/v2/1259228442?engine_model_type=16k_zh&expired=1700086400&needvad=1&nonce=1700000000&secretid=AKIDEXAMPLE&timestamp=1700000000&voice_format=1&voice_id=c64385ee-3e5c-4fc5-bbfd-7c71addb35b0"
+                == """
+                asr.cloud.tencent.com/asr/v2/1259228442?engine_model_type=16k_zh&expired=1700086400&needvad=1&nonce=1700000000&\
+                secretid=AKIDEXAMPLE&timestamp=1700000000&voice_format=1&voice_id=c64385ee-3e5c-4fc5-bbfd-7c71addb35b0
+                """
         )
         #expect(RealtimeURLSigner.signature(of: text, secretKey: "SECRETKEYEXAMPLE") == "Ob/q9wbPeVQ/lTfc1kdYeq0eNTo=")
     }
@@ -34,7 +37,8 @@ struct SignatureTests {
         #expect(pairs.last?.first == "signature")
         let raw = Dictionary(uniqueKeysWithValues: pairs.dropLast().map { ($0[0], $0[1].removingPercentEncoding!) })
         #expect(raw["hotword_list"] == "腾讯云|10,语音 识别|5" && raw["secretid"] == "AKIDEXAMPLE")
-        let expected = RealtimeURLSigner.signature(of: RealtimeURLSigner.stringToSign(appID: "1259228442", parameters: raw), secretKey: "SECRETKEYEXAMPLE")
+        let expected = RealtimeURLSigner.signature(
+            of: RealtimeURLSigner.stringToSign(appID: "1259228442", parameters: raw), secretKey: "SECRETKEYEXAMPLE")
         #expect(pairs.last?[1].removingPercentEncoding == expected)
         #expect(!url.contains("SECRETKEYEXAMPLE"))
     }
@@ -60,7 +64,10 @@ struct SignatureTests {
         #expect(signed.signature == "72e494ea809ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168")
         #expect(
             signed.authorization
-                == "TC3-HMAC-SHA256 Credential=AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE/2019-02-25/cvm/tc3_request, SignedHeaders=content-type;host, Signature=72e494ea809ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168"
+                == """
+                TC3-HMAC-SHA256 Credential=AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE/2019-02-25/cvm/tc3_request, SignedHeaders=content-type;host, \
+                Signature=72e494ea809ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168
+                """
         )
     }
 
@@ -69,7 +76,9 @@ struct SignatureTests {
         let signer = TC3Signer(secretID: "AKIDEXAMPLE", secretKey: "SECRETKEYEXAMPLE", service: "asr")
         let body = #"{"EngSerViceType":"16k_zh","SourceType":1,"VoiceFormat":"pcm","Data":"AAAA","DataLen":3}"#
         let signed = signer.sign(
-            headers: [("Content-Type", "application/json; charset=utf-8"), ("Host", "asr.tencentcloudapi.com"), ("X-TC-Action", "sentencerecognition")],
+            headers: [
+                ("Content-Type", "application/json; charset=utf-8"), ("Host", "asr.tencentcloudapi.com"), ("X-TC-Action", "sentencerecognition"),
+            ],
             body: Data(body.utf8),
             timestamp: 1_700_000_000
         )

@@ -23,9 +23,11 @@ struct LocalTranscriber {
         return LocalTranscriber(recognizer: recognizer, maxDuration: maxDuration)
     }
 
-    func transcribe(_ bytes: [UInt8], language: String, rawSampleRate: Int?, progress: ProgressBar) async throws(TranscribeFailure) -> TranscriptBody {
+    func transcribe(_ bytes: [UInt8], language: String, rawSampleRate: Int?, progress: ProgressBar) async throws(TranscribeFailure) -> TranscriptBody
+    {
         guard self.recognizer.supports(language: language) else {
-            throw .usage("unsupported_language", "The embedded engine recognises US English only; '\(language)' needs --server with an engine that has it.")
+            throw .usage(
+                "unsupported_language", "The embedded engine recognises US English only; '\(language)' needs --server with an engine that has it.")
         }
         let decoder = RecordingDecoder(outputSampleRate: self.recognizer.sampleRate, maxDuration: self.maxDuration, timeout: .seconds(600))
         let samples: [Int16]

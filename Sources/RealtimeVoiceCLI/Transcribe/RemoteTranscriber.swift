@@ -31,7 +31,9 @@ struct RemoteTranscriber {
         self.client = client
     }
 
-    func transcribe(_ bytes: [UInt8], filename: String, fields: [String: String], progress: ProgressBar) async throws(TranscribeFailure) -> TranscriptBody {
+    func transcribe(
+        _ bytes: [UInt8], filename: String, fields: [String: String], progress: ProgressBar
+    ) async throws(TranscribeFailure) -> TranscriptBody {
         let boundary = "realtime-voice-\(UUID().uuidString)"
         var request = HTTPClientRequest(url: self.endpoint)
         request.method = .POST
@@ -51,7 +53,8 @@ struct RemoteTranscriber {
         let status: UInt
         let body: ByteBuffer
         do {
-            let response = try await self.client.execute(request, timeout: .milliseconds(self.timeout.components.seconds * 1000 + self.timeout.components.attoseconds / 1_000_000_000_000_000))
+            let response = try await self.client.execute(
+                request, timeout: .milliseconds(self.timeout.components.seconds * 1000 + self.timeout.components.attoseconds / 1_000_000_000_000_000))
             status = response.status.code
             body = try await response.body.collect(upTo: 16 * 1024 * 1024)
         } catch {
@@ -61,7 +64,10 @@ struct RemoteTranscriber {
             let snippet = String(buffer: body).prefix(200)
             throw .recognition(
                 "unexpected_response",
-                "\(self.endpoint) answered HTTP \(status) without the recognize envelope (is this a realtime-voice server, and the URL its root?): \(snippet)"
+                """
+                \(self.endpoint) answered HTTP \(status) \
+                without the recognize envelope (is this a realtime-voice server, and the URL its root?): \(snippet)
+                """
             )
         }
         if let data = envelope.data, envelope.code == 0 { return data }

@@ -51,7 +51,8 @@ struct TranscribeCommand: AsyncParsableCommand {
     @Option(help: "Seconds to wait for the server's answer to one file (--server only). (default: 300)")
     var timeout: Double = 300
 
-    @Option(help: "PocketSphinx model folder (local only). [env: REALTIME_VOICE_MODEL_DIR] (default: \(PocketSphinxConfiguration.defaultModelDirectory))")
+    @Option(
+        help: "PocketSphinx model folder (local only). [env: REALTIME_VOICE_MODEL_DIR] (default: \(PocketSphinxConfiguration.defaultModelDirectory))")
     var modelDir: String?
 
     @Flag(help: "Never draw a progress bar (it is drawn only on a terminal, for recordings over 5 s).")
@@ -81,7 +82,8 @@ struct TranscribeCommand: AsyncParsableCommand {
         let run = TranscribeRun(command: self, serverURL: self.server ?? environment["REALTIME_VOICE_SERVER"].flatMap { $0.isEmpty ? nil : $0 })
         var worst: Int32 = 0
         do {
-            let transcriber = try await run.start(token: self.token ?? environment["REALTIME_VOICE_TOKEN"], modelDirectory: self.modelDir ?? environment["REALTIME_VOICE_MODEL_DIR"])
+            let transcriber = try await run.start(
+                token: self.token ?? environment["REALTIME_VOICE_TOKEN"], modelDirectory: self.modelDir ?? environment["REALTIME_VOICE_MODEL_DIR"])
             for recording in recordings {
                 do {
                     let transcript = try await transcriber.transcribe(recording.bytes, path: recording.path)

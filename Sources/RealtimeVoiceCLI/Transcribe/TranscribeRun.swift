@@ -42,11 +42,14 @@ struct TranscribeRun {
         }
         let directory = modelDirectory ?? PocketSphinxConfiguration.defaultModelDirectory
         guard FileManager.default.fileExists(atPath: "\(directory)/en-us.lm.bin") else {
-            throw .usage("model_missing", "No PocketSphinx model in \(directory): install it (apt-get install pocketsphinx-en-us), set --model-dir, or use --server.")
+            throw .usage(
+                "model_missing",
+                "No PocketSphinx model in \(directory): install it (apt-get install pocketsphinx-en-us), set --model-dir, or use --server.")
         }
         var logger = Logger(label: "realtime-voice.transcribe")
         logger.logLevel = .warning
-        let local = try await LocalTranscriber.start(modelDirectory: directory, maxDuration: .milliseconds(Int64(command.maxSeconds * 1000)), logger: logger)
+        let local = try await LocalTranscriber.start(
+            modelDirectory: directory, maxDuration: .milliseconds(Int64(command.maxSeconds * 1000)), logger: logger)
         return Transcriber(
             transcribe: { bytes, _, progress throws(TranscribeFailure) in
                 try await local.transcribe(bytes, language: command.lang, rawSampleRate: command.sampleRate, progress: progress)

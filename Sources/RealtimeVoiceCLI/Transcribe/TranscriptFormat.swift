@@ -32,7 +32,8 @@ enum TranscriptFormat: String, ExpressibleByArgument, CaseIterable {
         case .text:
             return label ? "\(file): \(transcript.text)\n" : "\(transcript.text)\n"
         case .json:
-            let line = JSONLine(file: file, text: transcript.text, duration_ms: transcript.duration_ms, engine: transcript.engine, segments: transcript.segments)
+            let line = JSONLine(
+                file: file, text: transcript.text, duration_ms: transcript.duration_ms, engine: transcript.engine, segments: transcript.segments)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             return String(decoding: (try? encoder.encode(line)) ?? Data("{}".utf8), as: UTF8.self) + "\n"

@@ -47,7 +47,8 @@ struct Authenticator: Sendable {
             )
         }
         guard await self.accepts(token) else {
-            throw GatewayError.unauthorized("The token is not valid (unknown token, or a JWT that is expired or not signed with the server's secret).")
+            throw GatewayError.unauthorized(
+                "The token is not valid (unknown token, or a JWT that is expired or not signed with the server's secret).")
         }
     }
 

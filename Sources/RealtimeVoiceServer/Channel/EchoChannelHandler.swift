@@ -55,7 +55,9 @@ final class EchoChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch frame.opcode {
         case .text:
             let payload = frame.unmaskedData
-            guard payload.readableBytes <= self.settings.maxMessageBytes else { return self.fail(context: context, code: .messageTooLarge, reason: "frame_too_large") }
+            guard payload.readableBytes <= self.settings.maxMessageBytes else {
+                return self.fail(context: context, code: .messageTooLarge, reason: "frame_too_large")
+            }
             guard let text = String(validating: payload.readableBytesView, as: UTF8.self) else {
                 return self.fail(context: context, code: .dataInconsistentWithMessage, reason: "text is not UTF-8")
             }
@@ -66,7 +68,9 @@ final class EchoChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         case .binary:
             let payload = frame.unmaskedData
-            guard payload.readableBytes <= self.settings.maxMessageBytes else { return self.fail(context: context, code: .messageTooLarge, reason: "frame_too_large") }
+            guard payload.readableBytes <= self.settings.maxMessageBytes else {
+                return self.fail(context: context, code: .messageTooLarge, reason: "frame_too_large")
+            }
             self.send(context: context, WebSocketFrame(fin: true, opcode: .binary, data: payload))
         case .ping:
             self.send(context: context, WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData))

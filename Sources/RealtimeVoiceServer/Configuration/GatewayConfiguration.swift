@@ -133,7 +133,9 @@ public struct UploadLimits: Sendable {
     /// Uploads decoded or recognised at once; more are answered `busy` (503, `Retry-After`).
     public var maxConcurrent: Int
 
-    public init(maxBytes: Int = 10 * 1024 * 1024, maxDuration: Duration = .seconds(60), decodeTimeout: Duration = .seconds(30), maxConcurrent: Int = 8) {
+    public init(
+        maxBytes: Int = 10 * 1024 * 1024, maxDuration: Duration = .seconds(60), decodeTimeout: Duration = .seconds(30), maxConcurrent: Int = 8
+    ) {
         self.maxBytes = maxBytes
         self.maxDuration = maxDuration
         self.decodeTimeout = decodeTimeout

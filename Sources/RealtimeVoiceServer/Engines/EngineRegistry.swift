@@ -20,7 +20,9 @@ public struct EngineRegistry: Sendable {
     /// The engine named (else the default one) and the language asked for, normalised (`zh`, `cmn` → `zh-CN`;
     /// ``LanguageTag``), else that engine's default. Refuses, before any audio is read, an unknown engine
     /// (`unknown_engine`) and a language the engine cannot recognise (`unsupported_language`).
-    func resolve(engine requestedEngine: String?, language requestedLanguage: String?) throws(GatewayError) -> (engine: any SpeechRecognizer, language: String) {
+    func resolve(
+        engine requestedEngine: String?, language requestedLanguage: String?
+    ) throws(GatewayError) -> (engine: any SpeechRecognizer, language: String) {
         let name = requestedEngine.flatMap { $0.isEmpty ? nil : $0 } ?? self.defaultName
         guard let engine = self.engines[name] else {
             throw GatewayError.unknownEngine("Unknown engine '\(name)'; this server has: \(self.names.joined(separator: ", ")).")

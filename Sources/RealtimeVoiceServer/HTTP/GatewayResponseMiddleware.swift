@@ -24,7 +24,9 @@ struct GatewayResponseMiddleware<Context: RequestContext>: RouterMiddleware {
             }
             response = gatewayError.response(path: request.uri.path)
         }
-        self.finish(&response, method: request.method, uri: request.uri, isUpgrade: request.headers[.upgrade] != nil, logger: context.logger, started: started)
+        self.finish(
+            &response, method: request.method, uri: request.uri, isUpgrade: request.headers[.upgrade] != nil, logger: context.logger, started: started
+        )
         return response
     }
 

@@ -38,7 +38,8 @@ struct GatewayRoutes<Context: RequestContext>: Sendable {
                 let shown = EchoedHeaders.names.contains(name) || name.hasPrefix("sec-websocket-") || name.hasPrefix("x-forwarded-")
                 return [field.name.rawName, shown ? field.value : "<\(field.value.utf8.count) bytes, not shown>"]
             }
-            return JSONResponse.make(status: .ok, ReceivedRequest(method: request.method.rawValue, path: AccessToken.redacted(request.uri), headers: headers))
+            return JSONResponse.make(
+                status: .ok, ReceivedRequest(method: request.method.rawValue, path: AccessToken.redacted(request.uri), headers: headers))
         }
         router.get(RouterPath(Paths.health)) { _, _ -> Response in
             let state = self.engines.defaultEngine?.state ?? .stopped

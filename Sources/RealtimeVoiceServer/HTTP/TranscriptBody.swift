@@ -31,7 +31,8 @@ public struct TranscriptBody: Codable, Sendable, Equatable {
     /// The segments back in the engine's types (for subtitles).
     public var recognizedSegments: [RecognizedSegment] {
         self.segments.enumerated().map { index, segment in
-            RecognizedSegment(index: index, text: segment.text, startMs: segment.start_ms, endMs: segment.end_ms, words: segment.words.map(\.recognizedWord))
+            RecognizedSegment(
+                index: index, text: segment.text, startMs: segment.start_ms, endMs: segment.end_ms, words: segment.words.map(\.recognizedWord))
         }
     }
 }

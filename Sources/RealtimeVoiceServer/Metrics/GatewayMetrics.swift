@@ -53,7 +53,8 @@ public final class GatewayMetrics: Sendable {
     /// A session ended with `outcome`: `completed`, `client_gone` or an error code.
     func sessionEnded(endpoint: String, engine: String, outcome: String, audioSeconds: Double) {
         Meter(label: Name.activeSessions, dimensions: [("endpoint", endpoint), ("engine", engine)], factory: self.factory).decrement()
-        Counter(label: Name.sessions, dimensions: [("endpoint", endpoint), ("engine", engine), ("outcome", outcome)], factory: self.factory).increment()
+        Counter(label: Name.sessions, dimensions: [("endpoint", endpoint), ("engine", engine), ("outcome", outcome)], factory: self.factory)
+            .increment()
         if audioSeconds > 0 {
             FloatingPointCounter(label: Name.audioSeconds, dimensions: [("engine", engine)], factory: self.factory).increment(by: audioSeconds)
         }

@@ -53,7 +53,8 @@ struct OpenAITranscriptionRoutes<Context: RequestContext>: Sendable {
             }
             let model = upload.fields["model"]
             let engine = model.flatMap { self.recognizer.engines[$0] != nil ? $0 : nil }
-            let result = try await self.recognizer.recognize(upload, endpoint: "transcriptions", engineName: engine, language: upload.fields["language"], sampleRate: upload.fields["sample_rate"])
+            let result = try await self.recognizer.recognize(
+                upload, endpoint: "transcriptions", engineName: engine, language: upload.fields["language"], sampleRate: upload.fields["sample_rate"])
             let granularities = (upload.fieldValues["timestamp_granularities[]"] ?? []) + (upload.fieldValues["timestamp_granularities"] ?? [])
             let wantsWords = granularities.contains("word")
             switch format {
@@ -77,7 +78,9 @@ struct OpenAITranscriptionRoutes<Context: RequestContext>: Sendable {
 
     static func verbose(_ result: UploadRecognizer.Result, words: Bool) -> VerboseBody {
         VerboseBody(
-            language: result.language.flatMap(LanguageTag.primary).flatMap { Locale(identifier: "en").localizedString(forLanguageCode: $0)?.lowercased() } ?? "unknown",
+            language: result.language.flatMap(LanguageTag.primary).flatMap {
+                Locale(identifier: "en").localizedString(forLanguageCode: $0)?.lowercased()
+            } ?? "unknown",
             duration: Double(result.durationMs) / 1000,
             text: result.text,
             segments: result.segments.enumerated().map { index, segment in
@@ -87,7 +90,9 @@ struct OpenAITranscriptionRoutes<Context: RequestContext>: Sendable {
                 )
             },
             words: words
-                ? result.segments.flatMap(\.words).map { VerboseBody.Word(word: $0.text, start: Double($0.startMs) / 1000, end: Double($0.endMs) / 1000) }
+                ? result.segments.flatMap(\.words).map {
+                    VerboseBody.Word(word: $0.text, start: Double($0.startMs) / 1000, end: Double($0.endMs) / 1000)
+                }
                 : nil
         )
     }

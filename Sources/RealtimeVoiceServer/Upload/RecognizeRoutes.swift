@@ -23,7 +23,8 @@ struct RecognizeRoutes<Context: RequestContext>: Sendable {
                 upload.fields[String(name)] = String(value)
             }
             func field(_ name: String) -> String? { upload.fields[name] }
-            let result = try await self.recognizer.recognize(upload, endpoint: "recognize", engineName: field("engine"), language: field("lang"), sampleRate: field("sample_rate"))
+            let result = try await self.recognizer.recognize(
+                upload, endpoint: "recognize", engineName: field("engine"), language: field("lang"), sampleRate: field("sample_rate"))
             return JSONResponse.make(status: .ok, Envelope(code: 0, message: "ok", data: Self.data(result)))
         }
     }

@@ -33,10 +33,15 @@ final class UploadRecognizer: Sendable {
     }
 
     /// Form fields the gateway reads itself; the others are handed to the engine (e.g. Tencent's `hotwords`).
-    static let gatewayFields: Set<String> = ["lang", "language", "engine", "sample_rate", "model", "response_format", "temperature", "timestamp_granularities[]", "timestamp_granularities"]
+    static let gatewayFields: Set<String> = [
+        "lang", "language", "engine", "sample_rate", "model", "response_format", "temperature", "timestamp_granularities[]",
+        "timestamp_granularities",
+    ]
 
     /// Recognises an upload; `endpoint` (`recognize`, `transcriptions`) labels its metrics.
-    func recognize(_ upload: UploadedAudio, endpoint: String, engineName: String?, language: String?, sampleRate: String?) async throws(GatewayError) -> Result {
+    func recognize(
+        _ upload: UploadedAudio, endpoint: String, engineName: String?, language: String?, sampleRate: String?
+    ) async throws(GatewayError) -> Result {
         let (engine, language) = try self.engines.resolve(engine: engineName, language: language)
         guard self.inFlight.add(1, ordering: .relaxed).newValue <= self.limits.maxConcurrent else {
             self.inFlight.subtract(1, ordering: .relaxed)
@@ -61,7 +66,9 @@ final class UploadRecognizer: Sendable {
         }
     }
 
-    private func recognize(_ upload: UploadedAudio, engine: any SpeechRecognizer, language: String, sampleRate: String?) async throws(GatewayError) -> Result {
+    private func recognize(
+        _ upload: UploadedAudio, engine: any SpeechRecognizer, language: String, sampleRate: String?
+    ) async throws(GatewayError) -> Result {
         let samples = try await self.decode(upload, to: engine.sampleRate, rawSampleRate: sampleRate)
         let started = ContinuousClock.now
         let segments: [RecognizedSegment]
@@ -81,7 +88,8 @@ final class UploadRecognizer: Sendable {
         }
         if !samples.isEmpty {
             let elapsed = ContinuousClock.now - started
-            self.metrics.realTimeFactor(engine: engine.name, Double(elapsed.milliseconds) / (Double(samples.count) * 1000 / Double(engine.sampleRate)))
+            self.metrics.realTimeFactor(
+                engine: engine.name, Double(elapsed.milliseconds) / (Double(samples.count) * 1000 / Double(engine.sampleRate)))
         }
         return Result(
             text: segments.transcript,

@@ -52,7 +52,8 @@ enum ServerMessage: Encodable, Sendable {
     var jsonText: String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
-        return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? #"{"type":"error","code":"internal_error","message":"encoding failed"}"#
+        return (try? String(decoding: encoder.encode(self), as: UTF8.self))
+            ?? #"{"type":"error","code":"internal_error","message":"encoding failed"}"#
     }
 }
 

@@ -1,10 +1,10 @@
 import HummingbirdWebSocket
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import RealtimeVoiceAudio
 import RealtimeVoiceErrors
 import SpeechEngine
-import NIOConcurrencyHelpers
 
 /// One client on `/api/realtime-voice/stream`: PCM in, partials and finals out (protocol v1).
 ///
@@ -214,7 +214,10 @@ struct StreamSession: Sendable {
                     }
                     if let firstAudio { self.metrics.firstPartialLatency(engine: self.parameters.engine.name, clock.now - firstAudio) }
                 case .final(let segment):
-                    try await outbound.write(.text(ServerMessage.final(segment, language: self.parameters.language == LanguageTag.auto ? nil : self.parameters.language).jsonText))
+                    try await outbound.write(
+                        .text(
+                            ServerMessage.final(segment, language: self.parameters.language == LanguageTag.auto ? nil : self.parameters.language)
+                                .jsonText))
                     if let arrived = state.withLockedValue({ $0.arrivals.arrival(of: segment.endMs) }) {
                         self.metrics.finalLatency(engine: self.parameters.engine.name, clock.now - arrived)
                     }

@@ -50,7 +50,11 @@ struct WebSocketUpgradeDecision: Sendable {
         switch uri.path {
         case Paths.echo:
             logger.info("WebSocket upgrade", metadata: ["ws.endpoint": "echo"])
-            return .upgrade(headers, .echo(EchoChannelHandler.Settings(maxMessageBytes: self.limits.maxFrameBytes, pingInterval: TimeAmount(self.limits.pingInterval), metrics: self.metrics)))
+            return .upgrade(
+                headers,
+                .echo(
+                    EchoChannelHandler.Settings(
+                        maxMessageBytes: self.limits.maxFrameBytes, pingInterval: TimeAmount(self.limits.pingInterval), metrics: self.metrics)))
         default:
             let parameters: StreamParameters
             do {
@@ -78,7 +82,10 @@ struct WebSocketUpgradeDecision: Sendable {
 
     /// A handshake that is not a complete WebSocket upgrade (here, or as NIO's upgrader judged it).
     static let incompleteHandshake = GatewayError.invalidUpgrade(
-        "The WebSocket handshake is incomplete: it needs 'Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13' and a 'Sec-WebSocket-Key'."
+        """
+        The WebSocket handshake is incomplete: it needs 'Connection: Upgrade', 'Upgrade: websocket', \
+        'Sec-WebSocket-Version: 13' and a 'Sec-WebSocket-Key'.
+        """
     )
 
     /// RFC 6455 §4.2.1 on top of NIO's checks (Upgrade, version 13, a key): a GET, `Connection` naming `upgrade`,
