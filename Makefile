@@ -3,6 +3,7 @@
 #   make run        installs what is missing (the Whisper sidecar's venv and models included), builds (release) and
 #                   serves on the default engine, whisper: offline Mandarin and English (ARGS="..." go to serve)
 #   make test       installs what is missing, checks the format, builds and runs every test (Swift and Python)
+#   make test-fast  the edit loop (after make test has installed everything): Swift tests and the fast Python cases
 #   make format     formats the Swift sources (swift-format, .swift-format); make test fails on unformatted code
 #   make run-whisper   the same as make run (kept for old instructions)
 #   make bench-mandarin  Mandarin and English accuracy, latency, capacity and memory of engine whisper (bench/mandarin.sh)
@@ -29,7 +30,7 @@ RUN_PACKAGES := libpocketsphinx-dev pocketsphinx-en-us libsoxr-dev libwebrtc-aud
 # mini-program client test.
 TEST_PACKAGES := pocketsphinx-testdata flite espeak-ng sox python3 python3-venv nginx-light openssl chromium chromium-driver nodejs node-ws
 
-.PHONY: run run-whisper whisper-sidecar test format format-check deps test-deps build build-release swift-test python-test bench bench-upload bench-relay bench-wer bench-latency bench-mandarin bench-node bench-compare bench-soak clean
+.PHONY: run run-whisper whisper-sidecar test test-fast format format-check deps test-deps build build-release swift-test python-test bench bench-upload bench-relay bench-wer bench-latency bench-mandarin bench-node bench-compare bench-soak clean
 
 run: deps build-release whisper-sidecar
 	.build/release/realtime-voice serve $(ARGS)
@@ -41,6 +42,12 @@ whisper-sidecar:
 	@sidecars/whisper/setup.sh
 
 test: deps test-deps format-check build swift-test python-test
+
+# The edit loop: the Swift tests and the Python cases outside the slow areas (pytest.ini's markers).
+test-fast: build swift-test
+	$(VENV)/bin/python -m pytest tests/python -q -n $(PYTEST_WORKERS) -m "$(FAST_CASES)"
+
+FAST_CASES := not slow and not conformance and not bad_input and not browser and not nginx and not node
 
 # swift-format (the toolchain's, `swift format`) with .swift-format: the Swift sources as committed must be formatted.
 format-check:

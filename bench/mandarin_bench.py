@@ -29,6 +29,7 @@ started per model (base, then tiny.en), each starting its sidecar from sidecars/
 numbers go to --out (bench/out/mandarin-<date>.json), the gateway logs and the direct decode's JSON next to it.
 """
 import argparse
+from collections import Counter
 import asyncio
 import hashlib
 import http.client
@@ -457,6 +458,9 @@ def latency_summary(records: list[dict]) -> dict:
         "final_s": {"p50": percentile(finals, 0.5), "p95": percentile(finals, 0.95), "max": max(finals, default=None)},
         "cer_mean": mean(s["cer"] for s in sentences),
         "problems": [p for r in records for p in r["problems"]],
+        # Per stream, e.g. "4 streams busy, close 1013, no completed" (a stream refused at its start).
+        "problem_summary": "; ".join(f"{n} stream{'s' if n > 1 else ''} {what}" for what, n in
+                                     Counter(", ".join(r["problems"]) for r in records if r["problems"]).items()),
     }
 
 
@@ -573,7 +577,7 @@ def latency_table(report: dict, frame_ms: int) -> None:
         s = step["summary"]
         fp, fin = s["first_partial_s"], s["final_s"]
         print(f"| {step['n']} | {step['runs']} | {s['sentences']} | {fmt(fp['p50'])} / {fmt(fp['p95'])} | {fmt(fin['p50'])} / {fmt(fin['p95'])} / {fmt(fin['max'])} "
-              f"| {s['without_partial']} | {s['without_final']} | {fmt(s['cer_mean'], 3)} | {step['cpu_percent']:.0f} | {', '.join(s['problems']) or 0} |")
+              f"| {s['without_partial']} | {s['without_final']} | {fmt(s['cer_mean'], 3)} | {step['cpu_percent']:.0f} | {s['problem_summary'] or 0} |")
 
 
 def capacity_tables(report: dict) -> None:
@@ -768,7 +772,7 @@ def main() -> None:
                               "streams": records})
                 fin = summary["final_s"]
                 print(f"    N={n}: final p50/p95/max {fmt(fin['p50'])}/{fmt(fin['p95'])}/{fmt(fin['max'])} s, first partial p50 "
-                      f"{fmt(summary['first_partial_s']['p50'])} s{'  ' + ', '.join(summary['problems']) if summary['problems'] else ''}", flush=True)
+                      f"{fmt(summary['first_partial_s']['p50'])} s{'  ' + summary['problem_summary'] if summary['problems'] else ''}", flush=True)
             report["latency"] = steps
             if peak:
                 report["memory"]["base_peak_4_streams"] = peak

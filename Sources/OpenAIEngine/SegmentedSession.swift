@@ -27,6 +27,10 @@ final class SegmentedSession {
     /// number of requests and the same WER, finals 40–60 ms sooner on average.
     static let speechEndTriggerMilliseconds = 90
 
+    /// Speech in a segment before its first partial request (or the partial interval, if shorter). With Whisper base
+    /// on 2 cores (~0.5 s an inference) the first partial then comes ~0.9 s after speech starts (bench/RESULTS.md).
+    static let firstPartialMilliseconds = 500
+
     private let recognizer: OpenAIRecognizer
     private var segmenter: SpeechSegmenter
     private let sampleRate: Int
@@ -101,11 +105,10 @@ final class SegmentedSession {
     private func startPartialIfDue(in group: inout ThrowingTaskGroup<Void, any Error>) async {
         guard !self.requestInFlight, let open = self.segmenter.openSegment else { return }
         // While speech goes on, every interval; not in a pause, so that the request at the likely end is not delayed.
-        // A segment's first partial comes after half the interval of speech (its pre-roll not counted), so that
-        // the first words show sooner; later ones every interval.
-        let due =
-            self.requestedLength == 0
-            ? self.segmenter.settings.preRollSamples + self.partialIntervalSamples / 2 : self.partialIntervalSamples
+        // A segment's first partial comes after ``firstPartialMilliseconds`` of speech (its pre-roll not counted),
+        // so that the first words show soon; later ones every interval.
+        let first = min(self.partialIntervalSamples, Self.firstPartialMilliseconds * self.sampleRate / 1000)
+        let due = self.requestedLength == 0 ? self.segmenter.settings.preRollSamples + first : self.partialIntervalSamples
         let grown = open.samples.count - self.requestedLength >= due && open.silenceSamples == 0
         let speechStopped =
             open.silenceSamples >= Self.speechEndTriggerMilliseconds * self.sampleRate / 1000 && open.speechEnd > self.requestedSpeechEnd

@@ -75,6 +75,25 @@ class Server(LoggedProcess):
 
 
 
+# The area markers of each test file (pytest.ini describes them); `make test-fast` leaves the slow areas out.
+AREAS = {
+    "test_ws_conformance.py": ["conformance"],
+    "test_bad_input.py": ["bad_input"],
+    "test_upload_limits.py": ["bad_input"],
+    "test_web_page.py": ["browser"],
+    "test_nginx.py": ["nginx"],
+    "test_whisper_engine.py": ["whisper"],
+    "test_whisper_sidecar.py": ["whisper"],
+    "test_miniprogram_client.py": ["node"],
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for marker in AREAS.get(item.path.name, []):
+            item.add_marker(marker)
+
+
 @pytest.fixture
 def server():
     instance = Server("--token", TOKEN)
@@ -116,17 +135,30 @@ def whisper_sidecar():
     instance.stop()
 
 
+def shared_directory(tmp_path_factory, name: str) -> Path:
+    """A folder of this test run shared by its pytest-xdist workers (each worker has its own base temp folder, inside
+    the run's): synthesised audio is made once per run, not once per worker."""
+    base = tmp_path_factory.getbasetemp()
+    run = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    directory = run / f"shared-{name}"
+    directory.mkdir(exist_ok=True)
+    return directory
+
+
 @pytest.fixture(scope="session")
 def speech(tmp_path_factory):
     """speech(text, voice='rms', rate=16000) -> path of a mono 16-bit WAV spoken by flite."""
-    directory = tmp_path_factory.mktemp("speech")
+    directory = shared_directory(tmp_path_factory, "speech")
 
     def make(text: str, voice: str = "rms", rate: int = 16000) -> Path:
         name = hashlib.sha1(f"{voice}{rate}{text}".encode()).hexdigest()[:12]
-        raw, out = directory / f"{name}-flite.wav", directory / f"{name}.wav"
+        out = directory / f"{name}.wav"
         if not out.exists():
+            raw, converted = directory / f"{name}-{os.getpid()}-flite.wav", directory / f"{name}-{os.getpid()}.wav"
             subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(raw)], check=True)
-            subprocess.run(["sox", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(out)], check=True)
+            subprocess.run(["sox", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(converted)], check=True)
+            os.replace(converted, out)  # atomic: another worker may be making the same file
+            raw.unlink()
         return out
 
     return make

@@ -935,6 +935,7 @@ upload_formats = group_fixture("upload-formats", "upload_target", warm_formats, 
 FORMAT_CASES = cases_of("upload-formats", bi.format_cases())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case_id,fmt,damage,allowed", FORMAT_CASES, ids=[c[0] for c in FORMAT_CASES])
 def test_upload_damaged_recording(upload_formats, speech_data, case_id, fmt, damage, allowed):
     """README: 422 `undecodable_audio` for a corrupt or truncated file, 415 `unsupported_format` for one that is not a
@@ -963,6 +964,7 @@ upload_bombs = group_fixture("upload-lies-and-bombs", "upload_target", warm_bomb
 BOMB_CASES = cases_of("upload-lies-and-bombs", bi.bomb_cases())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case_id,allowed,factor", BOMB_CASES, ids=[c[0] for c in BOMB_CASES])
 def test_upload_lying_header(upload_bombs, speech_data, case_id, allowed, factor):
     """Headers that promise hours (or terabytes) cost no more than the audio really there: a 200 whose duration is
@@ -1054,6 +1056,7 @@ upload_stall = group_fixture("upload-decoder-stall", "stall_target", warm_stall,
 STALL_CASES = cases_of("upload-decoder-stall", ["mp3-every-frame-garbled-55s", "adts-every-97th-byte-flipped-55s"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case_id", STALL_CASES)
 def test_upload_decoder_stall(upload_stall, speech_data, case_id):
     """ffmpeg prints an error line per damaged frame; the server must still answer within `--decode-timeout` (plus

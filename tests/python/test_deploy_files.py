@@ -1,5 +1,6 @@
 """The deployment files: the Dockerfile (no Docker engine here, so its instructions are checked, and its runtime
 packages against the libraries the binary really links), the CloudBase config and the systemd unit."""
+import pytest
 import json
 import os
 import re
@@ -37,6 +38,7 @@ def test_dockerfile_is_multi_stage_non_root_with_port_and_health_check():
     assert names.index("USER") > names.index("RUN")  # packages installed as root, then dropped
 
 
+@pytest.mark.slow
 def test_runtime_packages_cover_every_library_the_binary_links():
     install = next(args for name, args in runtime_stage() if name == "RUN" and "apt-get install" in args)
     packages = set(re.findall(r"\b(lib[\w.+-]+|pocketsphinx-en-us|ffmpeg|curl|ca-certificates)\b", install.split("apt-get install", 1)[1]))

@@ -76,6 +76,7 @@ def test_stripped_headers_are_seen_by_the_server_echo(server):
     assert any("nginx" in name for name in report["intermediaries"]), report["intermediaries"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind, how", [("idle-close", "without a WebSocket close frame"), ("idle-reset", "reset")])
 def test_an_idle_timeout_is_timed_and_named(server, kind, how):
     with FaultProxy(kind, server.port, idle_seconds=2.0) as proxy:
@@ -88,6 +89,7 @@ def test_an_idle_timeout_is_timed_and_named(server, kind, how):
     assert "it stayed open" in idle["detail"]  # a client heartbeat keeps it open: the remedy, shown
 
 
+@pytest.mark.slow
 def test_server_pings_keep_an_idle_connection_alive(server):
     # The server pings every 3 s here; the proxy cuts after 5 s of silence in both directions.
     with FaultProxy("idle-close", server.port, idle_seconds=5.0) as proxy:

@@ -1,5 +1,6 @@
 """The mini-program module (clients/miniprogram) under Node's test runner, with a fake `wx` whose network is real:
 against a live server, and behind a proxy that answers upgrades 404 (the fallback to upload)."""
+import pytest
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from mandarin_speech import SENTENCES, cer, mandarin_clip
 MANDARIN = SENTENCES[8]
 
 
+@pytest.mark.slow
 def test_miniprogram_client_streams_and_falls_back(speech, tmp_path):
     path = speech("please turn off the lights in the kitchen")
     pcm = tmp_path / "speech.pcm"

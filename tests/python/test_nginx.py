@@ -92,6 +92,7 @@ def test_streaming_through_nginx_gives_the_engines_text(nginx, speech):
     assert finals_text(events) == direct_decode(path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_doctor_passes_through_nginx(nginx, scheme):
     port = nginx.http_port if scheme == "http" else nginx.https_port

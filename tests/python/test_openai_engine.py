@@ -117,6 +117,7 @@ def paragraph(tmp_path_factory):
 # ---------------------------------------------------------------- 1. one-shot
 
 
+@pytest.mark.slow
 def test_upload_and_openai_api_give_the_sidecars_own_answer(gateway, whisper_sidecar, paragraph):
     path, _, _ = paragraph
     direct = sidecar_answer(whisper_sidecar, path)
@@ -149,6 +150,7 @@ def test_upload_and_openai_api_give_the_sidecars_own_answer(gateway, whisper_sid
 # ---------------------------------------------------------------- 2. streaming
 
 
+@pytest.mark.slow
 def test_stream_of_a_paragraph_gives_partials_and_one_final_per_sentence(gateway, paragraph):
     _, pcm, sentences = paragraph
     events, close_code = asyncio.run(stream(stream_url(gateway), pcm))
@@ -181,6 +183,7 @@ def test_stream_of_a_paragraph_gives_partials_and_one_final_per_sentence(gateway
     print("\n" + "\n".join(lines))
 
 
+@pytest.mark.slow
 def test_partials_are_sent_when_the_answer_comes_not_at_the_next_chunk(gateway, paragraph):
     """A client may send audio in large chunks: a partial must not wait for the next one to be sent."""
     _, pcm, _ = paragraph
@@ -198,6 +201,7 @@ def test_partials_are_sent_when_the_answer_comes_not_at_the_next_chunk(gateway, 
 # ---------------------------------------------------------------- 3. upstream down
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("failure", ["closed port", "no answer"])
 def test_upstream_down_fails_the_session_and_the_gateway_lives_on(start_gateway, proxy, paragraph, speech, failure):
     if failure == "closed port":
@@ -231,6 +235,7 @@ def test_upstream_down_fails_the_session_and_the_gateway_lives_on(start_gateway,
 # ---------------------------------------------------------------- 4. slow upstream
 
 
+@pytest.mark.slow
 def test_a_slow_upstream_sees_one_request_at_a_time_from_a_session(start_gateway, proxy, paragraph):
     proxy.configure(delay=2)
     server = start_gateway(proxy.base_url, "--openai-partial-interval", "0.3")
@@ -269,6 +274,7 @@ def test_a_500_is_retried_once(start_gateway, proxy, speech):
 # ---------------------------------------------------------------- 6. verbose_json refused
 
 
+@pytest.mark.slow
 def test_a_server_refusing_verbose_json_is_asked_for_json_from_then_on(start_gateway, proxy, whisper_sidecar, speech, paragraph):
     proxy.configure(refuse_verbose=True)
     server = start_gateway(proxy.base_url)
@@ -293,6 +299,7 @@ def test_a_server_refusing_verbose_json_is_asked_for_json_from_then_on(start_gat
     assert all(r["fields"]["response_format"] == ["json"] and r["status"] == 200 for r in proxy.requests), proxy.requests
 
 
+@pytest.mark.slow
 def test_lang_is_sent_as_its_iso_code_and_auto_lets_the_upstream_detect_it(start_gateway, proxy, speech):
     server = start_gateway(proxy.base_url)
     path = speech(FLITE_SENTENCE)
@@ -310,6 +317,7 @@ def test_lang_is_sent_as_its_iso_code_and_auto_lets_the_upstream_detect_it(start
 # ---------------------------------------------------------------- 7. API key
 
 
+@pytest.mark.slow
 def test_api_key_is_sent_and_never_shown(start_gateway, speech):
     keyed = WhisperSidecar("--api-key", SIDECAR_KEY)
     try:
@@ -335,6 +343,7 @@ def test_api_key_is_sent_and_never_shown(start_gateway, speech):
 # ---------------------------------------------------------------- 8. busy
 
 
+@pytest.mark.slow
 def test_a_second_upload_is_busy_when_the_only_request_slot_is_taken(start_gateway, proxy, speech):
     proxy.configure(delay=3)
     server = start_gateway(proxy.base_url, "--openai-max-requests", "1", "--openai-queue", "0")
@@ -355,6 +364,7 @@ def test_a_second_upload_is_busy_when_the_only_request_slot_is_taken(start_gatew
     assert len(proxy.requests) == 1  # the busy upload never went upstream
 
 
+@pytest.mark.slow
 def test_a_queued_upload_is_busy_after_the_queue_timeout(start_gateway, proxy, speech):
     proxy.configure(delay=4)
     server = start_gateway(proxy.base_url, "--openai-max-requests", "1", "--openai-queue", "1", "--queue-timeout", "0.5")

@@ -21,6 +21,7 @@ def exit_within(server: Server, seconds: float) -> tuple[int, float]:
     return code, time.monotonic() - started
 
 
+@pytest.mark.slow
 def test_stream_gets_its_finals_then_shutting_down_and_1001(speech):
     server = Server("--token", TOKEN, "--drain-timeout", "10")
     pcm = wav_pcm(speech("turn off the lights in the kitchen and close the window"))
@@ -56,6 +57,7 @@ def test_stream_gets_its_finals_then_shutting_down_and_1001(speech):
     assert "session.outcome=server_shutting_down" in output
 
 
+@pytest.mark.slow
 def test_upload_in_flight_finishes_and_new_connections_are_refused():
     server = Server("--token", TOKEN, "--drain-timeout", "20")
     recording = sorted(LIBRIVOX.glob("*.wav"))[0].read_bytes()
@@ -108,6 +110,7 @@ def test_echo_closes_1001_at_once():
     assert code == 0 and took < 3
 
 
+@pytest.mark.slow
 def test_a_session_that_cannot_finish_is_closed_when_the_drain_time_is_up(speech):
     # An upstream that accepts connections and never answers: the final of the open segment never comes.
     silent = socket.socket()

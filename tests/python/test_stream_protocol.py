@@ -33,6 +33,7 @@ def finals_text(events) -> str:
     return " ".join(e["text"] for e in events if e["type"] == "final" and e["text"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", ["flite", "librivox"])
 def test_stream_matches_direct_decode(server, speech, source):
     path = speech("please turn off the lights in the kitchen") if source == "flite" else LIBRIVOX / "sense_and_sensibility_01_austen_64kb-0880.wav"
@@ -54,6 +55,7 @@ def test_stream_matches_direct_decode(server, speech, source):
     assert finals_text(events) == direct_decode(path)
 
 
+@pytest.mark.slow
 def test_partials_arrive_while_speaking(server, speech):
     """Live: the first partial comes long before the client has sent the whole recording."""
     path = speech("the quick brown fox jumps over the lazy dog and runs into the forest")

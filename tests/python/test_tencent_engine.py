@@ -75,6 +75,7 @@ def url(gateway, **query) -> str:
     return gateway.url("/api/realtime-voice/stream", token=TOKEN, engine="tencent", lang="zh-CN", **query)
 
 
+@pytest.mark.slow
 def test_live_stream_maps_results_and_is_signed_and_paced(gateway, clean, two_sentences):
     events, close_code, headers = asyncio.run(stream(url(gateway, hotwords="腾讯云|10,语音|5"), two_sentences))
     types = [e["type"] for e in events]
@@ -97,6 +98,7 @@ def test_live_stream_maps_results_and_is_signed_and_paced(gateway, clean, two_se
     assert DEFAULT_SECRET_ID not in seen and DEFAULT_SECRET_KEY not in seen
 
 
+@pytest.mark.slow
 def test_a_10_s_burst_is_paced_below_tencents_limit(gateway, clean, speech):
     pcm = b"".join(wav_pcm(speech(s)) for s in ["go forward ten meters", "turn left at the corner", "please close the window", "what time is it now"])
     pcm = (pcm * 2)[: 10 * 32000]
@@ -109,6 +111,7 @@ def test_a_10_s_burst_is_paced_below_tencents_limit(gateway, clean, speech):
     assert time.monotonic() - started > 5  # paced, not sent at once
 
 
+@pytest.mark.slow
 def test_a_long_client_pause_never_reaches_tencents_idle_limit(gateway, clean, speech):
     first, second = wav_pcm(speech("go forward ten meters")), wav_pcm(speech("turn left at the corner"))
     events, close_code, _ = asyncio.run(stream(url(gateway), first + second, pause=(len(first), 17)))
@@ -136,6 +139,7 @@ def test_tencent_errors_map(gateway, clean, speech, code, error, close, when):
     assert DEFAULT_SECRET_KEY not in json.dumps(events) and DEFAULT_SECRET_ID not in json.dumps(events)
 
 
+@pytest.mark.slow
 def test_overload_before_any_result_is_retried_with_a_new_voice_id(gateway, clean, two_sentences):
     clean.inject({"error": 5000, "after_ms": 200})
     events, close_code, _ = asyncio.run(stream(url(gateway), two_sentences))
@@ -147,6 +151,7 @@ def test_overload_before_any_result_is_retried_with_a_new_voice_id(gateway, clea
     assert sessions[1]["audio_ms"] == len(two_sentences) // 32
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("code", [5000, 5001, 5002])
 def test_overload_after_a_result_is_an_error(gateway, clean, two_sentences, code):
     clean.inject({"error": code, "after_ms": 4500})

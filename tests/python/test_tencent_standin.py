@@ -191,6 +191,7 @@ def test_tc3_asr_shaped_vector():
 
 # ----- real-time sessions ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_two_sentences_in_real_time(si, two_sentences):
     pcm, first_ms, gap_ms, second_ms = two_sentences
     query = params(word_info=1)

@@ -32,6 +32,7 @@ def cue_times(subtitles: str, separator: str) -> list[tuple[int, int]]:
     return times
 
 
+@pytest.mark.slow
 def test_local_file_gives_the_engine_text_in_every_format(speech):
     wav = speech(SENTENCE)
     mp3 = encode(wav, "mp3", "-b:a", "64k")
@@ -56,6 +57,7 @@ def test_local_file_gives_the_engine_text_in_every_format(speech):
         assert text.stdout.split()[0] in subtitles
 
 
+@pytest.mark.slow
 def test_server_mode_uses_the_upload_endpoint_and_agrees_with_local(server, speech):
     wav = speech(SENTENCE)
     m4a = encode(wav, "m4a", "-c:a", "aac", "-b:a", "64k")
@@ -101,6 +103,7 @@ def test_output_dir_writes_one_file_each(speech, tmp_path):
         assert written.startswith("WEBVTT") and cue_times(written, ".")
 
 
+@pytest.mark.slow
 def test_progress_bar_only_on_a_terminal(speech, tmp_path):
     parts = [speech(s) for s in ["go forward ten meters", "turn left at the corner", "please turn off the lights in the kitchen"]]
     long_wav = tmp_path / "long.wav"

@@ -57,6 +57,7 @@ def send(port: int, chunked: bool) -> tuple[int, bytes]:
     return response.status, response.read()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("limit_mib", [1, 10], ids=["1-MiB-limit", "default-10-MiB-limit"])
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_a_50_mib_upload_is_refused_without_the_memory_following_it(chunked, limit_mib):

@@ -101,6 +101,7 @@ def test_the_page_explains_a_wrong_token_and_uploads_a_file(browser, server, spe
     assert word_error_rate(SENTENCE, browser.find_element(By.ID, "upload-result").text) <= 0.3
 
 
+@pytest.mark.slow
 def test_the_page_defaults_to_chinese_in_a_chinese_browser_and_transcribes_mandarin(tmp_path):
     """Engine whisper (serve's default), a browser whose language is zh-CN, a microphone speaking Mandarin."""
     server = Server("--token", TOKEN, engine=None)

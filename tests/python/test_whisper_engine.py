@@ -135,6 +135,7 @@ def test_whisper_base_is_the_default_engine_and_health_reports_its_state(gateway
 # ---------------------------------------------------------------- Mandarin: upload and stream
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lang", ["zh-CN", "zh", "cmn"])
 def test_mandarin_upload_answers_in_simplified_characters(gateway, lang):
     rates = []
@@ -149,6 +150,7 @@ def test_mandarin_upload_answers_in_simplified_characters(gateway, lang):
     assert sum(rates) / len(rates) <= MAX_MEAN_CER, rates
 
 
+@pytest.mark.slow
 def test_mandarin_stream_gives_partials_and_finals_without_repeats_at_joins(gateway, tmp_path):
     indices = STREAMED
     path, windows = sentence_clip(tmp_path, indices)
@@ -177,6 +179,7 @@ def test_mandarin_stream_gives_partials_and_finals_without_repeats_at_joins(gate
     assert joined <= MAX_STREAM_CER, (rates, finals)
 
 
+@pytest.mark.slow
 def test_silence_and_noise_give_no_text(gateway, tmp_path):
     noise = tmp_path / "noise.wav"
     subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(noise), "synth", "6", "pinknoise", "vol", "0.05"], check=True)
@@ -193,6 +196,7 @@ def test_silence_and_noise_give_no_text(gateway, tmp_path):
 # ---------------------------------------------------------------- languages
 
 
+@pytest.mark.slow
 def test_auto_reports_the_detected_language_as_a_tag(gateway, speech):
     english = speech(ENGLISH)
     status, body = upload(gateway, english, lang="auto")
@@ -228,6 +232,7 @@ def test_a_language_base_cannot_do_is_refused_before_any_audio(gateway, speech):
 # ---------------------------------------------------------------- supervision
 
 
+@pytest.mark.slow
 def test_a_killed_sidecar_fails_sessions_clearly_and_comes_back(tmp_path):
     server = Server("--token", TOKEN, "--engine", "whisper")
     try:
@@ -261,6 +266,7 @@ def test_a_killed_sidecar_fails_sessions_clearly_and_comes_back(tmp_path):
         server.stop()
 
 
+@pytest.mark.slow
 def test_an_upload_while_the_sidecar_restarts_is_503_with_retry_after(tmp_path):
     server = Server("--token", TOKEN, "--engine", "whisper")
     try:
@@ -276,6 +282,7 @@ def test_an_upload_while_the_sidecar_restarts_is_503_with_retry_after(tmp_path):
         server.stop()
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_sidecar_and_sigkill_leaves_no_orphan():
     server = Server("--token", TOKEN, "--engine", "whisper")
     pid = sidecar_pid(server)
@@ -307,6 +314,7 @@ def test_serve_explains_a_sidecar_that_is_not_set_up(tmp_path):
     assert result.returncode != 0 and "make whisper-sidecar" in result.stderr + result.stdout, result
 
 
+@pytest.mark.slow
 def test_a_stream_over_the_engines_capacity_is_busy_at_once_not_late():
     """--whisper-max-streams (default 2 per core, what base keeps real time with): the next stream is refused busy."""
     server = Server("--token", TOKEN, "--engine", "whisper", "--whisper-max-streams", "1")

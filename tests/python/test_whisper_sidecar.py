@@ -122,6 +122,7 @@ def test_tiny_en_is_english_only(speech):
         tiny.stop()
 
 
+@pytest.mark.slow
 def test_json_text_is_the_sentence(client, speech):
     path = speech(SENTENCE)
     result = transcribe(client, path)
@@ -129,6 +130,7 @@ def test_json_text_is_the_sentence(client, speech):
     assert transcribe(client, path, response_format="text", language="en").strip() == result.text
 
 
+@pytest.mark.slow
 def test_verbose_json_segments_and_words(client, speech):
     path = speech(SENTENCE)
     result = transcribe(client, path, response_format="verbose_json", timestamp_granularities=["word", "segment"])
@@ -215,6 +217,7 @@ def test_api_key_and_upload_limit(strict, speech, tmp_path):
     assert raised.value.status_code == 413 and raised.value.body["code"] == "file_too_large"
 
 
+@pytest.mark.slow
 def test_busy_when_the_only_slot_is_taken(strict, speech):
     client = openai.OpenAI(api_key=KEY, base_url=strict.base_url, max_retries=0)
     long, short = speech(LONG), speech(SENTENCE)
@@ -284,6 +287,7 @@ def mandarin(tmp_path_factory):
     return make
 
 
+@pytest.mark.slow
 def test_mandarin_answers_in_simplified_characters(client, mandarin):
     errors = characters = 0
     for voice, text in MANDARIN:
