@@ -238,7 +238,12 @@ let package = Package(
         ),
         .testTarget(
             name: "OpenAIEngineTests",
-            dependencies: ["OpenAIEngine", "SpeechEngine", "RealtimeVoiceAudio", "TestAudio"],
+            dependencies: [
+                "OpenAIEngine", "SpeechEngine", "RealtimeVoiceAudio", "RealtimeVoiceErrors", "TestAudio",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: testSwiftSettings
         ),
         .testTarget(

@@ -1,7 +1,8 @@
 import SpeechEngine
 
 /// The engines this server runs, by name, and the one place that turns what a request asked for (`engine`, `lang`
-/// on the stream's query, an upload's form fields) into an engine and a language tag it takes.
+/// on the stream's query, an upload's form fields) into an engine and a language tag it takes, and checks a
+/// declared sample rate.
 public struct EngineRegistry: Sendable {
     private let engines: [String: any SpeechRecognizer]
     public let defaultName: String
@@ -34,5 +35,17 @@ public struct EngineRegistry: Sendable {
             throw GatewayError.unsupportedLanguage("The \(engine.name) engine does not recognise '\(language)'.\(hint)")
         }
         return (engine, language)
+    }
+
+    /// Sample rates a client may declare (`sample_rate` on the stream's query, an upload's form field for raw PCM).
+    static let sampleRates = 8_000...48_000
+
+    /// A declared `sample_rate`, checked against ``sampleRates`` (`invalid_parameter` naming what is allowed).
+    static func sampleRate(_ raw: String) throws(GatewayError) -> Int {
+        guard let rate = Int(raw), Self.sampleRates.contains(rate) else {
+            throw GatewayError.invalidParameter(
+                "sample_rate must be an integer from \(Self.sampleRates.lowerBound) to \(Self.sampleRates.upperBound) (Hz); got '\(raw)'.")
+        }
+        return rate
     }
 }

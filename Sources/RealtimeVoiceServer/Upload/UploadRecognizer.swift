@@ -102,13 +102,7 @@ final class UploadRecognizer: Sendable {
     }
 
     private func decode(_ upload: UploadedAudio, to rate: Int, rawSampleRate: String?) async throws(GatewayError) -> [Int16] {
-        var declaredRate: Int?
-        if let raw = rawSampleRate {
-            guard let rate = Int(raw), StreamParameters.sampleRates.contains(rate) else {
-                throw GatewayError.invalidParameter("sample_rate must be an integer from 8000 to 48000 (Hz); got '\(raw)'.")
-            }
-            declaredRate = rate
-        }
+        let declaredRate = try rawSampleRate.map(EngineRegistry.sampleRate)
         let decoder = RecordingDecoder(outputSampleRate: rate, maxDuration: self.limits.maxDuration, timeout: self.limits.decodeTimeout)
         let (bytes, pcmRate) = (upload.bytes, declaredRate)
         do {

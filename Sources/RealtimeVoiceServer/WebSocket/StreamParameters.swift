@@ -4,8 +4,6 @@ import SpeechEngine
 
 /// The query of `/api/realtime-voice/stream`: `sample_rate`, `lang`, `engine` (and `token`, checked elsewhere).
 struct StreamParameters: Sendable {
-    static let sampleRates = 8_000...48_000
-
     var sampleRate: Int
     var language: String
     var engine: any SpeechRecognizer
@@ -20,16 +18,7 @@ struct StreamParameters: Sendable {
     /// Validates the query; the error says which parameter is wrong and what is allowed.
     init(query: URI, engines: EngineRegistry) throws(GatewayError) {
         let parameters = query.queryParameters
-        if let raw = parameters.get("sample_rate") {
-            guard let rate = Int(raw), Self.sampleRates.contains(rate) else {
-                throw GatewayError.invalidParameter(
-                    "sample_rate must be an integer from \(Self.sampleRates.lowerBound) to \(Self.sampleRates.upperBound) (Hz); got '\(raw)'."
-                )
-            }
-            self.sampleRate = rate
-        } else {
-            self.sampleRate = 16_000
-        }
+        self.sampleRate = try parameters.get("sample_rate").map(EngineRegistry.sampleRate) ?? 16_000
         (self.engine, self.language) = try engines.resolve(engine: parameters.get("engine"), language: parameters.get("lang"))
         let engine = self.engine
         self.engineSampleRate = engine.sampleRate(forInput: self.sampleRate)
