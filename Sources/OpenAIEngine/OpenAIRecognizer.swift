@@ -85,6 +85,11 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
         }
     }
 
+    /// Below ``OpenAIConfiguration/maxStreams`` (always, without one).
+    public func hasRoomForAStream() async -> Bool {
+        self.configuration.maxStreams.map { self.liveStreams.load(ordering: .relaxed) < $0 } ?? true
+    }
+
     /// Upstream requests in flight and waiting, for metrics.
     public func usage() async -> (inUse: Int, queued: Int) {
         await (self.requests.inUse, self.requests.queued)

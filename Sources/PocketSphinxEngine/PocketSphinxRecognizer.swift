@@ -40,6 +40,11 @@ public final class PocketSphinxRecognizer: SpeechRecognizer, CapacityReporting, 
         await (self.pool.inUse, self.pool.queued)
     }
 
+    /// A stream holds a decoder: room while one is idle or the queue has a place.
+    public func hasRoomForAStream() async -> Bool {
+        await self.pool.hasRoom
+    }
+
     /// Creates the decoders, one after the other (concurrent creation is where PocketSphinx's global state
     /// bites), each on the thread pool. Sessions may queue meanwhile.
     public func load() async throws {

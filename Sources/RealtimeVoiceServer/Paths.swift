@@ -1,6 +1,9 @@
 /// The gateway's public paths.
 enum Paths {
     static let health = "/health"
+    /// For orchestrators: the process answers (liveness); it would take a new session now (readiness).
+    static let healthLive = "/health/live"
+    static let healthReady = "/health/ready"
     static let echo = "/api/realtime-voice/echo"
     static let stream = "/api/realtime-voice/stream"
     static let recognize = "/api/realtime-voice/recognize"
@@ -11,7 +14,9 @@ enum Paths {
     static let metrics = "/metrics"
     static let webSocketPaths: Set<String> = [echo, stream]
     /// Routes as they are labelled in the HTTP metrics; any other path is `other`.
-    static let known: Set<String> = ["/", "/app.js", health, echo, stream, recognize, openAITranscriptions, debugHeaders, metrics]
+    static let known: Set<String> = [
+        "/", "/app.js", health, healthLive, healthReady, echo, stream, recognize, openAITranscriptions, debugHeaders, metrics,
+    ]
 
     /// Paths whose requests need a token.
     static func requiresAuth(_ path: String, publicMetrics: Bool) -> Bool {

@@ -91,4 +91,6 @@ public protocol RecordingRecognizer: SpeechRecognizer {
 public protocol CapacityReporting: Sendable {
     /// Capacity in use (decoders, upstream requests) and borrowers waiting for it.
     func usage() async -> (inUse: Int, queued: Int)
+    /// Whether a new stream would be taken now rather than refused `busy` at its start (`/health/ready`).
+    func hasRoomForAStream() async -> Bool
 }

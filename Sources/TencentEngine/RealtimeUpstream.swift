@@ -59,18 +59,47 @@ struct RealtimeUpstream: Sendable {
                     throw error
                 }
             }
-        } catch let error as UpstreamFailure {
-            throw outcome.error ?? error
+        } catch {
+            throw Self.failure(error, recorded: outcome.error)
+        }
+        if outcome.finished { return }
+        throw Self.failure(outcome.error ?? Self.closedEarly, recorded: nil)
+    }
+
+    private static var closedEarly: UpstreamFailure {
+        UpstreamFailure.failed("Tencent ASR closed the connection before the end of the recognition.")
+    }
+
+    /// What ends the session for its caller: cancellation only when this task was cancelled (the client left, the
+    /// drain time ran out); the client's own failures (its audio, its socket) as they are; Tencent's failures as
+    /// they are; anything else that ended the conversation (the connection reset, or closed, which cancels its
+    /// handler) as the connection's failure, never a bare error the session could not name.
+    private static func failure(_ error: any Error, recorded: (any Error)?) -> any Error {
+        if Task.isCancelled { return CancellationError() }
+        let cause = recorded.flatMap { $0 is CancellationError ? nil : $0 } ?? error
+        switch cause {
+        case let client as ClientSideError: return client.error
+        case let upstream as UpstreamFailure: return upstream
+        case is CancellationError: return Self.closedEarly
+        // Never the URL: it carries the SecretId.
+        default: return UpstreamFailure.failed("The connection to Tencent ASR failed: \(Self.describe(cause)).")
+        }
+    }
+
+    /// A failure of the client's side of a conversation: reading its audio, or sending it a result.
+    private struct ClientSideError: Error {
+        let error: any Error
+    }
+
+    /// Runs `body`, a call to the client's side, marking what it throws (but cancellation) as ``ClientSideError``.
+    private static func clientSide<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            if let cause = outcome.error { throw cause }
-            // Never the URL: it carries the SecretId.
-            throw UpstreamFailure.failed("The connection to Tencent ASR failed: \(Self.describe(error)).")
+            throw ClientSideError(error: error)
         }
-        if outcome.finished { return }
-        if let cause = outcome.error { throw cause }
-        throw UpstreamFailure.failed("Tencent ASR closed the connection before the end of the recognition.")
     }
 
     /// The session once connected: handshake, then sending and receiving until `final:1`.
@@ -101,7 +130,7 @@ struct RealtimeUpstream: Sendable {
         guard let handshake = received else { return }
         let greeting = try Self.decode(handshake)
         guard greeting.code == 0 else { throw UpstreamFailure(code: greeting.code, message: greeting.message ?? "") }
-        try await onStart()
+        try await Self.clientSide { try await onStart() }
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -112,7 +141,8 @@ struct RealtimeUpstream: Sendable {
                 let message = try Self.decode(frame)
                 guard message.code == 0 else { throw UpstreamFailure(code: message.code, message: message.message ?? "") }
                 if let result = message.result {
-                    try await emit(Self.event(result, timeline: outcome.timeline.withLock { $0 }))
+                    let event = Self.event(result, timeline: outcome.timeline.withLock { $0 })
+                    try await Self.clientSide { try await emit(event) }
                 }
                 if message.final == 1 {
                     outcome.finish()
@@ -166,7 +196,7 @@ struct RealtimeUpstream: Sendable {
                 try await outbound.write(.binary(packet))
             }
             var index = 0
-            while let chunk = try await audio.chunk(at: index) {
+            while let chunk = try await Self.clientSide({ try await audio.chunk(at: index) }) {
                 index += 1
                 pending.append(contentsOf: chunk)
                 var offset = 0

@@ -1,7 +1,6 @@
 """sidecars/whisper/server.py, the local OpenAI-compatible Whisper server, through the official `openai` SDK.
 
 The session's sidecar runs with default flags: Whisper base (multilingual). One test starts a tiny.en sidecar."""
-import hashlib
 import json
 import re
 import subprocess
@@ -16,12 +15,8 @@ import openai
 import pytest
 
 from conftest import WhisperSidecar, wav_pcm
+from mandarin_speech import cer, mandarin_clip
 from wer import wer
-
-try:
-    from mandarin_speech import mandarin_clip  # the shared Mandarin corpus, when it exists
-except ImportError:
-    mandarin_clip = None
 
 SENTENCE = "please turn off the lights in the kitchen and close the window"
 # About twenty seconds of flite speech: a request that keeps the single inference slot busy for a while.
@@ -245,38 +240,15 @@ def test_busy_when_the_only_slot_is_taken(strict, speech):
 # --- Mandarin, silence and noise ------------------------------------------------------------------------------
 
 
-def cer(reference: str, hypothesis: str) -> float:
-    """Character error rate over letters and digits (punctuation and spaces ignored)."""
-    ref = [c for c in reference if c.isalnum()]
-    hyp = [c for c in hypothesis if c.isalnum()]
-    previous = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        current = [i]
-        for j, h in enumerate(hyp, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
-        previous = current
-    return previous[-1] / len(ref)
-
-
 @pytest.fixture(scope="session")
 def mandarin(tmp_path_factory):
     """mandarin(text, voice, pad=False) -> a 16 kHz WAV of `text` read by espeak-ng from its pinyin (pypinyin).
 
-    Uses tests/python/mandarin_speech.py when it exists; otherwise this small copy of the same recipe."""
+    The clips of tests/python/mandarin_speech.py (the Mandarin corpus the benchmarks use too)."""
     directory = tmp_path_factory.mktemp("mandarin")
 
     def make(text: str, voice: str = "cmn-latn-pinyin", pad: bool = False) -> Path:
-        if mandarin_clip is not None:
-            path = mandarin_clip(text, voice=voice, directory=directory)
-        else:
-            from pypinyin import Style, lazy_pinyin
-            path = directory / (hashlib.sha1(f"{voice}{text}".encode()).hexdigest()[:12] + ".wav")
-            if not path.exists():
-                syllables = lazy_pinyin(text, style=Style.TONE3, neutral_tone_with_five=True)
-                pinyin = " ".join(", " if s in "，。？！" else s for s in syllables).replace(" ,", ",")
-                raw = path.with_suffix(".22k.wav")
-                subprocess.run(["espeak-ng", "-v", voice, "-s", "140", "-w", str(raw), pinyin], check=True)
-                subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(path)], check=True)
+        path = mandarin_clip(text, voice=voice, directory=directory)
         if not pad:
             return path
         padded = path.with_name(path.stem + "-padded.wav")

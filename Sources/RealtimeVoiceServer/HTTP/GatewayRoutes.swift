@@ -13,6 +13,20 @@ struct GatewayRoutes<Context: RequestContext>: Sendable {
         let engines: [String: String]
     }
 
+    /// What `GET /health/ready` answers: `ready`, else `not_ready` with the reason (an engine not ready, or the
+    /// default engine at its stream limit). During a graceful shutdown the listener is closed: connections fail.
+    struct Readiness: ResponseEncodable {
+        let status: String
+        let reason: String?
+        let engines: [String: String]
+    }
+
+    /// What `GET /health/live` answers while the process serves HTTP.
+    struct Liveness: ResponseEncodable {
+        let status: String
+        let version: String
+    }
+
     /// What `GET /api/realtime-voice/debug/headers` answers: the request as the server received it.
     struct ReceivedRequest: ResponseEncodable {
         let method: String
@@ -52,11 +66,32 @@ struct GatewayRoutes<Context: RequestContext>: Sendable {
                 )
             )
         }
+        router.get(RouterPath(Paths.healthLive)) { _, _ -> Response in
+            JSONResponse.make(status: .ok, Liveness(status: "alive", version: GatewayVersion.current))
+        }
+        router.get(RouterPath(Paths.healthReady)) { _, _ -> Response in
+            let engines = Dictionary(uniqueKeysWithValues: self.engines.all.map { ($0.name, $0.state.rawValue) })
+            let reason = await self.reasonNotReady()
+            return JSONResponse.make(
+                status: reason == nil ? .ok : .serviceUnavailable,
+                Readiness(status: reason == nil ? "ready" : "not_ready", reason: reason, engines: engines))
+        }
         for path in Paths.webSocketPaths {
             router.get(RouterPath(path)) { request, _ -> Response in
                 try self.explainRefusedUpgrade(request)
             }
         }
+    }
+
+    /// Why a new session would not be served now: an engine that is not ready, or the default engine full.
+    private func reasonNotReady() async -> String? {
+        if let engine = self.engines.all.first(where: { $0.state != .ready }) {
+            return "engine \(engine.name) is \(engine.state.rawValue)"
+        }
+        if let engine = self.engines.defaultEngine as? any CapacityReporting, await !engine.hasRoomForAStream() {
+            return "engine \(self.engines.defaultName) has no room for another stream"
+        }
+        return nil
     }
 
     static func page(_ text: String, contentType: String) -> Response {
