@@ -23,6 +23,12 @@ struct RealtimeUpstream: Sendable {
         let lastSent = Mutex(ContinuousClock.now)
 
         func fail(_ error: any Error) { self.failure.withLock { if $0 == nil { $0 = error } } }
+        /// Records Tencent's own error before throwing it, so that it wins over the connection error its
+        /// closing the socket may cause in the sender meanwhile.
+        func failed(_ error: UpstreamFailure) -> UpstreamFailure {
+            self.fail(error)
+            return error
+        }
         var error: (any Error)? { self.failure.withLock { $0 } }
         func finish() { self.finishedFlag.store(true, ordering: .relaxed) }
         var finished: Bool { self.finishedFlag.load(ordering: .relaxed) }
@@ -129,7 +135,7 @@ struct RealtimeUpstream: Sendable {
         watchdog.cancel()
         guard let handshake = received else { return }
         let greeting = try Self.decode(handshake)
-        guard greeting.code == 0 else { throw UpstreamFailure(code: greeting.code, message: greeting.message ?? "") }
+        guard greeting.code == 0 else { throw outcome.failed(UpstreamFailure(code: greeting.code, message: greeting.message ?? "")) }
         try await Self.clientSide { try await onStart() }
 
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -139,7 +145,7 @@ struct RealtimeUpstream: Sendable {
             defer { group.cancelAll() }
             while let frame = try await messages.next() {
                 let message = try Self.decode(frame)
-                guard message.code == 0 else { throw UpstreamFailure(code: message.code, message: message.message ?? "") }
+                guard message.code == 0 else { throw outcome.failed(UpstreamFailure(code: message.code, message: message.message ?? "")) }
                 if let result = message.result {
                     let event = Self.event(result, timeline: outcome.timeline.withLock { $0 })
                     try await Self.clientSide { try await emit(event) }

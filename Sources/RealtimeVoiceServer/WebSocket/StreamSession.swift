@@ -112,13 +112,6 @@ struct StreamSession: Sendable {
             guard state.withLockedValue({ $0.outcome }) != "completed" else { return }
             state.withLockedValue { $0.outcome = error.code.name }
             try await self.fail(.engine(error), outbound: outbound)
-        } catch  where !(error is CancellationError) {
-            // A failure no engine mapped to a code: still an error message with a stable code, and a log line
-            // that names it, rather than a bare 1011.
-            guard state.withLockedValue({ $0.outcome }) != "completed" else { return }
-            state.withLockedValue { $0.outcome = ErrorCode.internalError.name }
-            self.logger.error("Stream session failed", metadata: ["session.id": "\(self.id)", "error": "\(String(reflecting: error))"])
-            try await self.fail(StreamSessionError(.internalError, "The session failed on the server; try again."), outbound: outbound)
         }
     }
 
