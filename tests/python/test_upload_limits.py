@@ -62,11 +62,13 @@ def send(port: int, chunked: bool) -> tuple[int, bytes]:
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_a_50_mib_upload_is_refused_without_the_memory_following_it(chunked, limit_mib):
     """With a Content-Length the upload is refused from its header; chunked, it is refused once `limit` bytes came in:
-    the peak grows by at most the limit (plus a few MiB), and the memory is returned."""
+    the peak grows by at most the limit (plus a few MiB), and the memory is returned: uploads that each kept
+    what they had read would grow the server by the limit every time."""
     server = Server("--token", TOKEN, *(["--max-upload-bytes", str(limit_mib << 20)] if limit_mib != 10 else []))
     try:
-        warm_status, _ = send(server.port, chunked)  # first use allocates the server's buffers and pools
-        assert warm_status == 413
+        for _ in range(2):  # first uses allocate the server's buffers and pools, on each event loop
+            warm_status, _ = send(server.port, chunked)
+            assert warm_status == 413
         before = rss_kib(server.process.pid)
         with PeakRSS(server.process.pid) as peak:
             status, body = send(server.port, chunked)
@@ -74,7 +76,12 @@ def test_a_50_mib_upload_is_refused_without_the_memory_following_it(chunked, lim
         growth_mib = (peak.peak - before) / 1024
         allowed_mib = (limit_mib if chunked else 0) + 3
         assert growth_mib < allowed_mib, f"resident memory grew {growth_mib:.1f} MiB during a {UPLOAD >> 20} MiB upload"
-        assert (rss_kib(server.process.pid) - before) / 1024 < 3, "the memory was not returned"
+        # The allocator may keep a few MiB of what it freed for later (it did, 3.6 MiB once, on a loaded machine):
+        # what counts is that six more uploads, each reading up to the limit, leave no more than that behind.
+        for _ in range(6):
+            assert send(server.port, chunked)[0] == 413
+        kept_mib = (rss_kib(server.process.pid) - before) / 1024
+        assert kept_mib < 5, f"the memory was not returned: {kept_mib:.1f} MiB kept after 7 refused uploads"
         # Still serving.
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
         connection.request("GET", "/health")
