@@ -258,13 +258,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TencentEngineTests",
-            dependencies: [
-                "TencentEngine", "SpeechEngine", "TestAudio",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: ["TencentEngine", "SpeechEngine"],
             swiftSettings: testSwiftSettings
         ),
         .testTarget(
