@@ -18,6 +18,10 @@ Pure functions over plain values, plus `decode_options()`, the faster-whisper op
    too. The same applies to words (for word timestamps) and to whole segments that repeat the one before.
 5. A cap on decoding: max_new_tokens from the audio length (12 tokens a second + 16, within the 448 the decoder
    takes), so a loop cannot run for 448 tokens per 30-second window.
+6. Wrong script: when the decoding was in Chinese, a segment with letters but no Han character whose avg_logprob is
+   below the logprob threshold is a failed decode (greedy base turns the end of a Mandarin sentence into
+   "your war cheeks run"). The server re-decodes such a request once with beam search (`RETRY_BEAM_SIZE`); what is
+   still in the wrong script after that is dropped. A Latin word said clearly ("OK", "iPhone") is kept.
 """
 import dataclasses
 import unicodedata
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 from chinese_text import t2s
 
 MAX_TOKENS = 448  # Whisper's decoder context (text tokens, prompt included)
+RETRY_BEAM_SIZE = 5  # rule 6: Whisper's own default beam
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,25 @@ def is_stock_phrase(text: str, no_speech_prob: float, avg_logprob: float, alone:
     return alone and (no_speech_prob > 0.2 or avg_logprob < thresholds.logprob)
 
 
+def _is_han(c: str) -> bool:
+    o = ord(c)
+    return 0x3400 <= o <= 0x9FFF or 0xF900 <= o <= 0xFAFF or 0x20000 <= o <= 0x3134F
+
+
+def is_wrong_script(text: str, avg_logprob: float, language: str | None, thresholds: Thresholds = Thresholds()) -> bool:
+    """Rule 6: in a Chinese decoding, an unsure segment with letters and not one Han character."""
+    if language != "zh" or avg_logprob >= thresholds.logprob:
+        return False
+    letters = [c for c in text if unicodedata.category(c)[0] == "L"]
+    return bool(letters) and not any(_is_han(c) for c in letters)
+
+
+def needs_retry(segments: list, language: str | None, thresholds: Thresholds = Thresholds()) -> bool:
+    """Rule 6: whether a decoding has a wrong-script segment (that is not silence, which rules 1-2 drop anyway)."""
+    return any(is_wrong_script(s.text, s.avg_logprob, language, thresholds)
+               and not is_silence(s.no_speech_prob, s.avg_logprob, s.compression_ratio, thresholds) for s in segments)
+
+
 def _has_content(unit) -> bool:
     return any(unicodedata.category(c)[0] in "LN" for item in unit for c in item)
 
@@ -126,10 +150,11 @@ def collapse_repeats(text: str, min_repeats: int = 4, max_unit: int = 20) -> str
     return out[:-1] if padded and out.endswith(" ") else out
 
 
-def apply(segments: list, thresholds: Thresholds = Thresholds()) -> tuple[list, list[tuple[str, str]]]:
-    """Rules 1 to 4 over a transcription's segments (objects like faster-whisper's Segment, a dataclass with text,
-    avg_logprob, no_speech_prob, compression_ratio and words). Returns the kept segments (copies, with collapsed
-    text and words) and what was dropped, as (rule, text) pairs for the log."""
+def apply(segments: list, thresholds: Thresholds = Thresholds(),
+          language: str | None = None) -> tuple[list, list[tuple[str, str]]]:
+    """Rules 1 to 4 and 6 over a transcription's segments (objects like faster-whisper's Segment, a dataclass with
+    text, avg_logprob, no_speech_prob, compression_ratio and words) decoded in `language`. Returns the kept segments
+    (copies, with collapsed text and words) and what was dropped, as (rule, text) pairs for the log."""
     dropped = []
     keys = [normalise(s.text) for s in segments]
     kept = []
@@ -138,6 +163,8 @@ def apply(segments: list, thresholds: Thresholds = Thresholds()) -> tuple[list, 
         if is_silence(s.no_speech_prob, s.avg_logprob, s.compression_ratio, thresholds) or (
                 s.no_speech_prob > thresholds.no_speech and repeated):
             dropped.append(("silence", s.text))
+        elif is_wrong_script(s.text, s.avg_logprob, language, thresholds):
+            dropped.append(("wrong script", s.text))
         else:
             kept.append(s)
     # whole segments that repeat the one before: one copy

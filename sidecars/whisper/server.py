@@ -318,6 +318,11 @@ class Sidecar:
             options.update(guards.decode_options(seconds, prompt_tokens, self.thresholds))
         segments, info = self.model.transcribe(audio, **options)
         segments = list(segments)
+        if (prompt_tokens is not None and options["beam_size"] < guards.RETRY_BEAM_SIZE
+                and guards.needs_retry(segments, info.language, self.thresholds)):
+            log(f"guard wrong script: {' | '.join(s.text for s in segments)[:80]!r}; decoding again with beam search")
+            segments, info = self.model.transcribe(audio, **(options | {"beam_size": guards.RETRY_BEAM_SIZE}))
+            segments = list(segments)
         for s in segments:  # a last timestamp may pass the end of the audio
             s.end = min(s.end, seconds)
             for w in s.words or []:
@@ -328,7 +333,7 @@ class Sidecar:
                 for w in s.words or []:
                     w.word = to_simplified_chinese(w.word)
         if prompt_tokens is not None:
-            segments, dropped = guards.apply(segments, self.thresholds)
+            segments, dropped = guards.apply(segments, self.thresholds, info.language)
             for rule, text in dropped:
                 log(f"guard {rule}: {text[:80]!r}")
         return seconds, (segments, info)

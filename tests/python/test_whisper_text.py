@@ -156,6 +156,21 @@ def test_apply_keeps_speech_and_collapses_loops():
     assert [s.text for s in kept] == ["好的。", "走吧。"]
 
 
+def test_wrong_script_in_a_chinese_decoding():
+    # greedy base on espeak-ng's 明天早上八点叫我起床: the sentence's end came out as English
+    decoded = [Segment("明天早上拍天,", avg_logprob=-1.19), Segment(" your war cheeks run", avg_logprob=-1.19)]
+    assert guards.needs_retry(decoded, "zh")
+    assert not guards.needs_retry(decoded, "en")  # only a Chinese decoding has a script to keep to
+    kept, dropped = guards.apply(decoded, language="zh")
+    assert [s.text for s in kept] == ["明天早上拍天,"] and dropped == [("wrong script", " your war cheeks run")]
+    assert len(guards.apply(decoded, language="en")[0]) == 2
+    # a Latin word said clearly is Mandarin speech too; digits and punctuation have no script
+    assert not guards.needs_retry([Segment(" OK", avg_logprob=-0.3), Segment("2026", avg_logprob=-1.5)], "zh")
+    assert not guards.needs_retry([Segment("我用iPhone拍照", avg_logprob=-1.3)], "zh")
+    # a wrong-script segment over silence is rule 1's to drop, without a second decoding
+    assert not guards.needs_retry([Segment("you", 0.8, -1.3)], "zh")
+
+
 # --- model_store ------------------------------------------------------------------------------------------------
 
 def installed_parts() -> tuple[Path, Path]:
