@@ -81,7 +81,9 @@ final class SegmentedSession {
                 switch event {
                 case .audio(let chunk):
                     let closed = self.segmenter.append(chunk)
-                    try await self.collectPartial(from: &group, wait: false, emit: emit)
+                    if closed.isEmpty {  // else finish() takes the answer, as a partial of the segment it was about
+                        try await self.collectPartial(from: &group, wait: false, emit: emit)
+                    }
                     for segment in closed {
                         try await self.finish(segment, group: &group, emit: emit)
                     }
@@ -150,8 +152,13 @@ final class SegmentedSession {
 
     /// Takes the answer of the request in flight, if it is there (or waits for it when `wait`); sends it as a
     /// partial if its segment is still open and the text changed. A failed request ends the session.
+    ///
+    /// `closing`: the segment that just closed and whose final comes next. An answer about it that did not cover all
+    /// its speech is still sent as a partial: on a loaded machine the segment's first request may end only after the
+    /// segment, and the words it has should show before the final's request (which takes as long again) returns.
     private func collectPartial(
-        from group: inout ThrowingTaskGroup<Void, any Error>, wait: Bool, emit: (RecognitionEvent) async throws -> Void
+        from group: inout ThrowingTaskGroup<Void, any Error>, wait: Bool, closing: SpeechSegmenter.Segment? = nil,
+        emit: (RecognitionEvent) async throws -> Void
     ) async throws {
         guard self.requestInFlight else { return }
         if !wait, self.slot.answer.withLock({ $0 == nil }) { return }
@@ -164,9 +171,13 @@ final class SegmentedSession {
         else { return }
         let transcription = try result.get()
         self.latest = (answer.segmentStart, answer.covered, transcription)
-        guard self.segmenter.openSegment?.start == answer.segmentStart, !transcription.text.isEmpty, transcription.text != self.lastPartialText else {
-            return
+        let stillOpen: Bool
+        if let closing {
+            stillOpen = closing.start == answer.segmentStart && answer.covered < closing.speechEnd
+        } else {
+            stillOpen = self.segmenter.openSegment?.start == answer.segmentStart
         }
+        guard stillOpen, !transcription.text.isEmpty, transcription.text != self.lastPartialText else { return }
         self.lastPartialText = transcription.text
         try await emit(.partial(segment: self.index, text: transcription.text))
     }
@@ -176,7 +187,7 @@ final class SegmentedSession {
     private func finish(
         _ segment: SpeechSegmenter.Segment, group: inout ThrowingTaskGroup<Void, any Error>, emit: (RecognitionEvent) async throws -> Void
     ) async throws {
-        try await self.collectPartial(from: &group, wait: true, emit: emit)
+        try await self.collectPartial(from: &group, wait: true, closing: segment, emit: emit)
         let transcription: Transcription
         let reused = self.latest.map { $0.segmentStart == segment.start && $0.covered >= segment.speechEnd } ?? false
         self.debug(

@@ -98,6 +98,31 @@ struct SegmentedSessionTests {
         #expect(partials >= 1)
     }
 
+    /// 2.5 s: longer than a sentence and its endpoint, so each sentence's first request (after 0.5 s of speech) is
+    /// answered only once the sentence has closed, as on a loaded machine. Its words still come as a partial first.
+    @Test("an answer that comes after its segment closed is still sent as a partial, before the final")
+    func lateAnswerIsAPartial() async throws {
+        let (samples, _, wholeSentences) = try Self.twoSentences()
+        let server = FakeTranscriptionServer(delay: .milliseconds(2_500))
+        let (events, error) = try await Self.stream(samples, through: server)
+        #expect(error == nil)
+        var partialOf: [Int: String] = [:]
+        var finals: [String] = []
+        for event in events {
+            switch event {
+            case .partial(let segment, let text):
+                #expect(segment == finals.count, "a partial after its final: \(events)")
+                partialOf[segment] = partialOf[segment] ?? text
+            case .final(let segment): finals.append(segment.text)
+            }
+        }
+        #expect(finals == wholeSentences)
+        for (index, whole) in wholeSentences.enumerated() {
+            let partial = try #require(partialOf[index], "no partial before final \(index): \(events)")
+            #expect(partial != whole)  // it heard the first part of the sentence only
+        }
+    }
+
     @Test("silence sends no request and gives no final")
     func silenceIsFree() async throws {
         let server = FakeTranscriptionServer()
