@@ -258,7 +258,13 @@ let package = Package(
         ),
         .testTarget(
             name: "TencentEngineTests",
-            dependencies: ["TencentEngine", "SpeechEngine"],
+            dependencies: [
+                "TencentEngine", "SpeechEngine", "TestAudio",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: testSwiftSettings
         ),
         .testTarget(

@@ -32,7 +32,24 @@ struct RealtimeUpstream: Sendable {
         var error: (any Error)? { self.failure.withLock { $0 } }
         func finish() { self.finishedFlag.store(true, ordering: .relaxed) }
         var finished: Bool { self.finishedFlag.load(ordering: .relaxed) }
+
+        private let abandonment = AsyncStream<Never>.makeStream()
+        /// Ends the session from outside the WebSocket's handler, with `error` (unless another came first): the
+        /// connection is cancelled, not closed. A timeout cannot wait for the socket to close: swift-websocket's
+        /// client can lose frames that arrive in the same read as the 101 response, and its inbound stream then
+        /// never ends, close handshake or not (docs/tencent.md, "A handshake that never arrives").
+        func abandon(_ error: UpstreamFailure) {
+            self.fail(error)
+            self.abandonment.continuation.finish()
+        }
+        /// Returns once ``abandon(_:)`` was called, or when the task is cancelled.
+        func abandoned() async {
+            for await _ in self.abandonment.stream {}
+        }
     }
+
+    /// Thrown in ``run(audio:onStart:emit:)`` when the session was abandoned; its cause is in the session state.
+    private struct Abandoned: Error {}
 
     /// Runs the session to `final:1`. Throws ``UpstreamFailure`` for Tencent's and the connection's failures, and
     /// the client audio's own errors as they are.
@@ -53,17 +70,30 @@ struct RealtimeUpstream: Sendable {
 
         let outcome = SessionState()
         do {
-            try await WebSocketClient.connect(
-                url: url,
-                configuration: WebSocketClientConfiguration(maxFrameSize: 1 << 20, closeTimeout: .seconds(2)),
-                logger: logger
-            ) { inbound, outbound, _ in
-                do {
-                    try await self.converse(inbound: inbound, outbound: outbound, audio: audio, outcome: outcome, onStart: onStart, emit: emit)
-                } catch {
-                    outcome.fail(error)
-                    throw error
+            try await withThrowingTaskGroup(of: Void.self) { [logger] group in
+                group.addTask {
+                    try await WebSocketClient.connect(
+                        url: url,
+                        configuration: WebSocketClientConfiguration(maxFrameSize: 1 << 20, closeTimeout: .seconds(2)),
+                        logger: logger
+                    ) { inbound, outbound, _ in
+                        do {
+                            try await self.converse(
+                                inbound: inbound, outbound: outbound, audio: audio, outcome: outcome, onStart: onStart, emit: emit)
+                        } catch {
+                            outcome.fail(error)
+                            throw error
+                        }
+                    }
                 }
+                group.addTask {
+                    await outcome.abandoned()
+                    if !Task.isCancelled { throw Abandoned() }
+                }
+                // The first to end: the connection (then the watcher is cancelled), or the watcher (then the
+                // connection is; leaving the group waits for it).
+                try await group.next()
+                group.cancelAll()
             }
         } catch {
             throw Self.failure(error, recorded: outcome.error)
@@ -122,8 +152,7 @@ struct RealtimeUpstream: Sendable {
         let timeout = self.configuration.responseTimeout
         let watchdog = Task {
             try await Task.sleep(for: timeout)
-            outcome.fail(UpstreamFailure.failed("Tencent ASR did not answer the handshake within \(timeout)."))
-            try? await outbound.close(.goingAway, reason: nil)
+            outcome.abandon(UpstreamFailure.unanswered("Tencent ASR did not answer the handshake within \(timeout)."))
         }
         let received: WebSocketMessage?
         do {
@@ -216,14 +245,18 @@ struct RealtimeUpstream: Sendable {
             keepAlive.cancel()
             try await outbound.write(.text(#"{"type":"end"}"#))
             try await Task.sleep(for: self.configuration.responseTimeout)
-            state.fail(
+            state.abandon(
                 UpstreamFailure.failed("Tencent ASR sent no final result within \(self.configuration.responseTimeout) of the end of the audio."))
+            return
         } catch is CancellationError {
             return
         } catch {
             state.fail(error)
         }
         try? await outbound.close(.normalClosure, reason: nil)
+        // The receiving side ends this task once the connection closes; if it never does, this ends the session.
+        try? await Task.sleep(for: .seconds(2))
+        if !Task.isCancelled { state.abandon(Self.closedEarly) }
     }
 
     private static func decode(_ frame: WebSocketMessage) throws -> UpstreamMessage {

@@ -88,7 +88,7 @@ public final class TencentRecognizer: SpeechRecognizer {
                         )
                         return
                     } catch let failure as UpstreamFailure {
-                        if case .retryable(let code, let message) = failure, attempt == 1, source.canReplay {
+                        if let (code, message) = failure.retryCause, attempt == 1, source.canReplay {
                             self.logger.warning(
                                 "Tencent ASR failed a session; retrying once with a new voice_id",
                                 metadata: ["tencent.code": "\(code)", "tencent.message": "\(message)"])
@@ -139,6 +139,15 @@ extension TencentRecognizer: RecordingRecognizer {
 }
 
 extension UpstreamFailure {
+    /// Tencent's code (none: "-") and message when a new session with a new voice_id may succeed.
+    var retryCause: (code: String, message: String)? {
+        switch self {
+        case .retryable(let code, let message): ("\(code)", message)
+        case .unanswered(let message): ("-", message)
+        default: nil
+        }
+    }
+
     /// The gateway's error for a Tencent failure: stable codes, Tencent's own code and message in the text.
     var recognitionError: RecognitionError {
         switch self {
@@ -154,7 +163,7 @@ extension UpstreamFailure {
             .busy("Tencent ASR's concurrency limit is reached (4006: \(message)); try again shortly.")
         case .retryable(let code, let message):
             RecognitionError(code: .upstreamFailed, message: "Tencent ASR is overloaded (\(code): \(message)); try again shortly.")
-        case .failed(let message):
+        case .failed(let message), .unanswered(let message):
             RecognitionError(code: .upstreamFailed, message: message)
         }
     }

@@ -35,6 +35,8 @@ enum UpstreamFailure: Error, Equatable {
     case busy(message: String)
     /// Overload or network jitter (5000–5002): a new session with a new voice_id may work.
     case retryable(code: Int, message: String)
+    /// No handshake within the response timeout: nothing was recognised yet, and a new session may work.
+    case unanswered(String)
     /// Anything else: our pacing was broken (4000, 4008), the connection dropped, no answer in time.
     case failed(String)
 
