@@ -75,6 +75,11 @@ def transcribe(whisper: WhisperModel, path: Path, language: str | None, beam_siz
         decode.update(guards.decode_options(seconds, PROMPT_TOKENS, thresholds))
     segments, info = whisper.transcribe(audio, **decode)
     segments = list(segments)
+    retried = False
+    if use_guards and beam_size < guards.RETRY_BEAM_SIZE and guards.needs_retry(segments, info.language, thresholds):
+        # guards.py rule 6, as server.py: one more decoding with beam search
+        segments, info = whisper.transcribe(audio, **(decode | {"beam_size": guards.RETRY_BEAM_SIZE}))
+        segments, retried = list(segments), True
     for s in segments:
         s.end = min(s.end, seconds)
     if info.language == "zh":
@@ -84,7 +89,7 @@ def transcribe(whisper: WhisperModel, path: Path, language: str | None, beam_siz
                 w.word = to_simplified_chinese(w.word)
     dropped = []
     if use_guards:
-        segments, dropped = guards.apply(segments, thresholds)
+        segments, dropped = guards.apply(segments, thresholds, info.language)
     text = "".join(s.text for s in segments).strip()
     if info.language == "zh":
         text = to_simplified_chinese(text)
@@ -93,7 +98,7 @@ def transcribe(whisper: WhisperModel, path: Path, language: str | None, beam_siz
     return {
         "path": str(path), "language_asked": language, "language": info.language, "text": text,
         "segments": [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text} for s in segments],
-        "dropped": [list(d) for d in dropped],
+        "dropped": [list(d) for d in dropped], "retried_with_beam_search": retried,
         "audio_seconds": round(seconds, 3), "elapsed_seconds": round(time.monotonic() - started, 4),
     }
 
