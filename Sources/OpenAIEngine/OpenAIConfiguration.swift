@@ -31,6 +31,11 @@ public struct OpenAIConfiguration: Sendable {
     /// Live streams at once; one more is refused `busy` at its start rather than served with a growing lag. Nil:
     /// no limit (an external upstream scales by itself); engine `whisper` sets it to what its sidecar keeps up with.
     public var maxStreams: Int?
+    /// Marks the requests for partials with the form field `realtime_voice_partial=true`. Only for the managed
+    /// sidecar (engine `whisper`), which then decodes them once, without its beam-search retry
+    /// (sidecars/whisper/README.md, rule 6): a partial is a preview, and its retries delayed the finals. Other
+    /// servers do not know the field, so it is off for engine `openai`.
+    public var marksPartials = false
 
     public static let defaultBaseURL = "https://api.openai.com/v1"
 

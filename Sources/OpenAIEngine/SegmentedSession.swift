@@ -132,6 +132,8 @@ final class SegmentedSession {
         self.requestedSpeechEnd = open.speechEnd
         let (client, requests, slot, wake) = (self.recognizer.client, self.recognizer.requests, self.slot, self.wake)
         let (samples, start, rate, language, prompt) = (Array(open.samples), open.start, self.sampleRate, self.language, self.prompt)
+        // At the likely end of the speech the answer is most likely the final's: decoded as one.
+        let preview = grown
         group.addTask {
             var result: Result<Transcription, RecognitionError>?
             var held = permit
@@ -139,7 +141,8 @@ final class SegmentedSession {
             // No slot within the queue's bounds: no answer; the final then asks (and reports busy) itself.
             if let held {
                 do throws(RecognitionError) {
-                    result = .success(try await client.transcribe(samples[...], sampleRate: rate, language: language, prompt: prompt))
+                    result = .success(
+                        try await client.transcribe(samples[...], sampleRate: rate, language: language, prompt: prompt, partial: preview))
                 } catch {
                     result = .failure(error)
                 }

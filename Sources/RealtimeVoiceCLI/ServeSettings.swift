@@ -154,6 +154,12 @@ struct ServeSettings {
             }
             tencent.pace = value
         }
+        if let timeout = environment["TENCENT_ASR_RESPONSE_TIMEOUT"], !timeout.isEmpty {
+            guard let seconds = Double(timeout), seconds >= 1, seconds <= 120 else {
+                throw ValidationError("TENCENT_ASR_RESPONSE_TIMEOUT must be 1 to 120 (seconds); got '\(timeout)'.")
+            }
+            tencent.responseTimeout = .milliseconds(Int64(seconds * 1000))
+        }
         return tencent
     }
 

@@ -109,6 +109,7 @@ public enum Gateway {
         engine.apiKey = nil
         engine.maxConcurrentRequests = sidecarConfiguration.maxConcurrent
         engine.maxStreams = sidecarConfiguration.maxStreams
+        engine.marksPartials = true
         return (sidecar, OpenAIRecognizer(name: "whisper", configuration: engine, upstream: sidecar, logger: logger))
     }
 }

@@ -11,6 +11,8 @@ import Synchronization
 final class FakeTranscriptionServer: Sendable {
     struct Log: Sendable {
         var audioMilliseconds: [Int] = []
+        /// Per request: whether it carried `realtime_voice_partial=true` (the mark of a partial for the sidecar).
+        var markedPartial: [Bool] = []
         var inFlight = 0
         var maxInFlight = 0
     }
@@ -49,6 +51,7 @@ final class FakeTranscriptionServer: Sendable {
         let (milliseconds, voiced) = Self.audio(inMultipart: body)
         self.log.withLock {
             $0.audioMilliseconds.append(milliseconds)
+            $0.markedPartial.append(Self.contains(#"name="realtime_voice_partial"\#r\#n\#r\#ntrue"#, in: body))
             $0.inFlight += 1
             $0.maxInFlight = max($0.maxInFlight, $0.inFlight)
         }
@@ -66,6 +69,12 @@ final class FakeTranscriptionServer: Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: json)))
+    }
+
+    static func contains(_ text: String, in body: [UInt8]) -> Bool {
+        let pattern = Array(text.utf8)
+        guard body.count >= pattern.count else { return false }
+        return (0...(body.count - pattern.count)).contains { body[$0..<$0 + pattern.count].elementsEqual(pattern) }
     }
 
     /// The length in ms of the mono 16-bit WAV inside a multipart body (its `data` chunk at its sample rate), and

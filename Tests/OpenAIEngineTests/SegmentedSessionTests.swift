@@ -28,14 +28,15 @@ struct SegmentedSessionTests {
     /// Runs one stream of `samples` through an engine pointed at `server`, in 100 ms chunks, every `pace` (nil: at
     /// once), and returns its events, or the error that ended it.
     static func stream(
-        _ samples: [Int16], through server: FakeTranscriptionServer, pace: Duration? = .milliseconds(100)
+        _ samples: [Int16], through server: FakeTranscriptionServer, pace: Duration? = .milliseconds(100), marksPartials: Bool = false
     ) async throws -> (events: [RecognitionEvent], error: RecognitionError?) {
         let events = Mutex<[RecognitionEvent]>([])
         let failure = Mutex<RecognitionError?>(nil)
         try await server.run { baseURL in
             var logger = Logger(label: "segmented-session-test")
             logger.logLevel = .warning
-            let configuration = OpenAIConfiguration(baseURL: baseURL, retryBackoff: .milliseconds(10), maxConcurrentRequests: 1)
+            var configuration = OpenAIConfiguration(baseURL: baseURL, retryBackoff: .milliseconds(10), maxConcurrentRequests: 1)
+            configuration.marksPartials = marksPartials
             let engine = OpenAIRecognizer(configuration: configuration, logger: logger)
             let pool = Task { try await engine.run() }  // closes the HTTP client when cancelled
             defer { pool.cancel() }
@@ -121,6 +122,20 @@ struct SegmentedSessionTests {
             let partial = try #require(partialOf[index], "no partial before final \(index): \(events)")
             #expect(partial != whole)  // it heard the first part of the sentence only
         }
+    }
+
+    @Test("for the managed sidecar, requests for partials are marked, and those that may give a final are not", arguments: [true, false])
+    func partialsAreMarked(marksPartials: Bool) async throws {
+        let (samples, _, wholeSentences) = try Self.twoSentences()
+        let server = FakeTranscriptionServer(delay: .milliseconds(150))
+        let (events, error) = try await Self.stream(samples, through: server, marksPartials: marksPartials)
+        #expect(error == nil)
+        let finals = events.compactMap { event -> String? in if case .final(let s) = event { s.text } else { nil } }
+        #expect(finals == wholeSentences)
+        let marked = server.log.withLock { $0.markedPartial }
+        // Each sentence: partials while it is spoken, then the request at the end of its speech, which the final reuses.
+        #expect(marked.filter { !$0 }.count >= wholeSentences.count, "\(marked)")
+        #expect(marked.contains(true) == marksPartials, "\(marked)")
     }
 
     @Test("silence sends no request and gives no final")

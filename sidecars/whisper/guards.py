@@ -23,8 +23,9 @@ Pure functions over plain values, plus `decode_options()`, the faster-whisper op
    takes), so a loop cannot run for 448 tokens per 30-second window.
 6. Wrong script: when the decoding was in Chinese, a segment with letters but no Han character whose avg_logprob is
    below the logprob threshold is a failed decode (greedy base turns the end of a Mandarin sentence into
-   "your war cheeks run"). The server re-decodes such a request once with beam search (`RETRY_BEAM_SIZE`); what is
-   still in the wrong script after that is dropped. A Latin word said clearly ("OK", "iPhone") is kept.
+   "your war cheeks run"). The server re-decodes such a request once with beam search (`RETRY_BEAM_SIZE`), unless
+   the gateway marked it as a partial (`realtime_voice_partial=true`); what is still in the wrong script after
+   that is dropped. A Latin word said clearly ("OK", "iPhone") is kept.
 """
 import dataclasses
 import unicodedata

@@ -284,6 +284,8 @@ class Sidecar:
                 encoded = self.model.hf_tokenizer.encode(" " + options["initial_prompt"].strip(), add_special_tokens=False)
                 prompt_tokens += 1 + min(len(encoded.ids), guards.MAX_TOKENS // 2 - 1)  # <|startofprev|> + prompt
             options["prompt_tokens"] = prompt_tokens  # max_new_tokens is set once the audio's length is known
+            # The gateway's mark on a partial (speech still going on): one decoding, no rule-6 retry.
+            options["retry_wrong_script"] = (form.get("realtime_voice_partial") or "").strip().lower() != "true"
         return options, fmt, "word" in granularities
 
     async def run(self, upload: UploadFile, options: dict):
@@ -314,11 +316,12 @@ class Sidecar:
             raise RequestError(400, "audio file is too short (minimum 0.1 seconds)", "file", "audio_too_short")
         options = dict(options)
         prompt_tokens = options.pop("prompt_tokens", None)
+        retry_wrong_script = options.pop("retry_wrong_script", False)
         if prompt_tokens is not None:
             options.update(guards.decode_options(seconds, prompt_tokens, self.thresholds))
         segments, info = self.model.transcribe(audio, **options)
         segments = list(segments)
-        if (prompt_tokens is not None and options["beam_size"] < guards.RETRY_BEAM_SIZE
+        if (retry_wrong_script and options["beam_size"] < guards.RETRY_BEAM_SIZE
                 and guards.needs_retry(segments, info.language, self.thresholds)):
             log(f"guard wrong script: {' | '.join(s.text for s in segments)[:80]!r}; decoding again with beam search")
             segments, info = self.model.transcribe(audio, **(options | {"beam_size": guards.RETRY_BEAM_SIZE}))

@@ -69,6 +69,14 @@ def test_refuses_a_short_jwt_secret_and_a_missing_model():
     assert model.returncode == 2 and "pocketsphinx-en-us" in model.stderr + model.stdout
 
 
+def test_refuses_a_tencent_response_timeout_out_of_range():
+    env = {"TENCENTCLOUD_SECRET_ID": "AKIDexample", "TENCENTCLOUD_SECRET_KEY": "example-key", "TENCENTCLOUD_APPID": "1250000000"}
+    for value in ("0.5", "121", "ten"):
+        run = subprocess.run([str(BINARY), "serve", "--port", "0", "--engine", "pocketsphinx"],
+                             env=env | {"TENCENT_ASR_RESPONSE_TIMEOUT": value}, capture_output=True, text=True, timeout=30)
+        assert run.returncode == 2 and "TENCENT_ASR_RESPONSE_TIMEOUT must be 1 to 120" in run.stderr + run.stdout, (value, run.stderr)
+
+
 def test_readme_configuration_table_has_the_defaults_serve_prints():
     """Each default is defined once (the configuration types); `serve --help` prints it, and README must agree."""
     import re

@@ -259,6 +259,20 @@ def mandarin(tmp_path_factory):
     return make
 
 
+def test_wrong_script_is_decoded_again_unless_marked_a_partial(whisper_sidecar):
+    """Guard rule 6 on the clip that needs it: greedy base ends espeak-ng's 明天早上八点叫我起床 in English."""
+    from mandarin_speech import SENTENCES
+    clip = mandarin_clip(SENTENCES[1]).read_bytes()
+    url = f"{whisper_sidecar.base_url}/audio/transcriptions"
+    fields = {"model": "whisper-1", "language": "zh", "temperature": "0"}
+    status, full = post(url, fields, clip)
+    assert status == 200 and not re.search(r"[A-Za-z]", full["text"]), full
+    assert cer(SENTENCES[1], full["text"]) <= 0.4, full["text"]  # the beam-search retry heard 叫我起床
+    status, preview = post(url, fields | {"realtime_voice_partial": "true"}, clip)
+    assert status == 200 and not re.search(r"[A-Za-z]", preview["text"]), preview  # dropped, not decoded again
+    assert cer(SENTENCES[1], preview["text"]) > cer(SENTENCES[1], full["text"]), (preview["text"], full["text"])
+
+
 @pytest.mark.slow
 def test_mandarin_answers_in_simplified_characters(client, mandarin):
     errors = characters = 0
