@@ -73,13 +73,11 @@ def transcribe(whisper: WhisperModel, path: Path, language: str | None, beam_siz
     decode = options(whisper, language, beam_size)
     if use_guards:
         decode.update(guards.decode_options(seconds, PROMPT_TOKENS, thresholds))
-    segments, info = whisper.transcribe(audio, **decode)
-    segments = list(segments)
-    retried = False
-    if use_guards and beam_size < guards.RETRY_BEAM_SIZE and guards.needs_retry(segments, info.language, thresholds):
-        # guards.py rule 6, as server.py: one more decoding with beam search
-        segments, info = whisper.transcribe(audio, **(decode | {"beam_size": guards.RETRY_BEAM_SIZE}))
-        segments, retried = list(segments), True
+    if use_guards:  # rule 6 as server.py does it: once more with beam search for a wrong-script segment
+        segments, info, first = guards.decode(lambda options: whisper.transcribe(audio, **options), decode, thresholds)
+    else:
+        segments, info = whisper.transcribe(audio, **decode)
+        segments, first = list(segments), None
     for s in segments:
         s.end = min(s.end, seconds)
     if info.language == "zh":
@@ -98,7 +96,7 @@ def transcribe(whisper: WhisperModel, path: Path, language: str | None, beam_siz
     return {
         "path": str(path), "language_asked": language, "language": info.language, "text": text,
         "segments": [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text} for s in segments],
-        "dropped": [list(d) for d in dropped], "retried_with_beam_search": retried,
+        "dropped": [list(d) for d in dropped], "retried_with_beam_search": first is not None,
         "audio_seconds": round(seconds, 3), "elapsed_seconds": round(time.monotonic() - started, 4),
     }
 

@@ -35,9 +35,9 @@ struct RealtimeUpstream: Sendable {
 
         private let abandonment = AsyncStream<Never>.makeStream()
         /// Ends the session from outside the WebSocket's handler, with `error` (unless another came first): the
-        /// connection is cancelled, not closed. A timeout cannot wait for the socket to close: swift-websocket's
-        /// client can lose frames that arrive in the same read as the 101 response, and its inbound stream then
-        /// never ends, close handshake or not (docs/tencent.md, "A handshake that never arrives").
+        /// connection is cancelled, not closed. A timeout cannot wait for the socket to close: when the server closes
+        /// while swift-websocket's client is completing the upgrade, the client loses the frames and the close, and
+        /// its inbound stream never ends, close handshake or not (docs/tencent.md, "A handshake that never arrives").
         func abandon(_ error: UpstreamFailure) {
             self.fail(error)
             self.abandonment.continuation.finish()

@@ -127,6 +127,19 @@ def needs_retry(segments: list, language: str | None, thresholds: Thresholds = T
                and not is_silence(s.no_speech_prob, s.avg_logprob, s.compression_ratio, thresholds) for s in segments)
 
 
+def decode(transcribe, options: dict, thresholds: Thresholds = Thresholds()) -> tuple[list, object, list | None]:
+    """Rule 6 around one decoding. `transcribe(options)` returns faster-whisper's (segments, info); when its segments
+    have a wrong-script one and `options["beam_size"]` is below RETRY_BEAM_SIZE, the audio is decoded once more with
+    beam search. Returns the segments (a list), the info, and the first decoding's segments when it was decoded
+    again (else None)."""
+    segments, info = transcribe(options)
+    segments = list(segments)
+    if options.get("beam_size", 1) >= RETRY_BEAM_SIZE or not needs_retry(segments, info.language, thresholds):
+        return segments, info, None
+    retried, info = transcribe(options | {"beam_size": RETRY_BEAM_SIZE})
+    return list(retried), info, segments
+
+
 def _has_content(unit) -> bool:
     return any(unicodedata.category(c)[0] in "LN" for item in unit for c in item)
 

@@ -319,12 +319,15 @@ class Sidecar:
         retry_wrong_script = options.pop("retry_wrong_script", False)
         if prompt_tokens is not None:
             options.update(guards.decode_options(seconds, prompt_tokens, self.thresholds))
-        segments, info = self.model.transcribe(audio, **options)
-        segments = list(segments)
-        if (retry_wrong_script and options["beam_size"] < guards.RETRY_BEAM_SIZE
-                and guards.needs_retry(segments, info.language, self.thresholds)):
-            log(f"guard wrong script: {' | '.join(s.text for s in segments)[:80]!r}; decoding again with beam search")
-            segments, info = self.model.transcribe(audio, **(options | {"beam_size": guards.RETRY_BEAM_SIZE}))
+        def transcribe(decode: dict):
+            return self.model.transcribe(audio, **decode)
+
+        if retry_wrong_script:
+            segments, info, first = guards.decode(transcribe, options, self.thresholds)
+            if first is not None:
+                log(f"guard wrong script: {' | '.join(s.text for s in first)[:80]!r}; decoded again with beam search")
+        else:
+            segments, info = transcribe(options)
             segments = list(segments)
         for s in segments:  # a last timestamp may pass the end of the audio
             s.end = min(s.end, seconds)

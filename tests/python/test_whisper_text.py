@@ -156,6 +156,27 @@ def test_apply_keeps_speech_and_collapses_loops():
     assert [s.text for s in kept] == ["好的。", "走吧。"]
 
 
+def test_decode_retries_a_wrong_script_decoding_once_with_beam_search():
+    @dataclass
+    class Info:
+        language: str
+
+    beams = []
+
+    def transcribe(options):
+        beams.append(options["beam_size"])
+        if options["beam_size"] == 1:
+            return iter([Segment("明天早上拍天,", avg_logprob=-1.19), Segment(" your war cheeks run", avg_logprob=-1.19)]), Info("zh")
+        return iter([Segment("明天早上爬天"), Segment("叫我起床")]), Info("zh")
+
+    segments, info, first = guards.decode(transcribe, {"beam_size": 1})
+    assert beams == [1, guards.RETRY_BEAM_SIZE] and [s.text for s in segments] == ["明天早上爬天", "叫我起床"]
+    assert [s.text for s in first] == ["明天早上拍天,", " your war cheeks run"] and info.language == "zh"
+    beams.clear()  # already beam search: decoded once, what stays in the wrong script is apply()'s to drop
+    segments, _, first = guards.decode(transcribe, {"beam_size": guards.RETRY_BEAM_SIZE})
+    assert beams == [guards.RETRY_BEAM_SIZE] and first is None and isinstance(segments, list)
+
+
 def test_a_short_loop_over_noise_is_silence():
     # base, language zh, on 1 in 6 clips of 2 s of sox pink noise (vol 0.05): one segment, gzip sees no loop
     noise = Segment("我认为你认为我认为你认为你认为", 0.74, -0.81, 1.61)
