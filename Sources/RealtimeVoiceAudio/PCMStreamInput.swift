@@ -6,6 +6,7 @@ import RealtimeVoiceErrors
 ///   and channel count honoured.
 /// - An odd trailing byte is kept for the next chunk, not treated as an error.
 /// - Any other rate is converted by libsoxr.
+/// - G.711 (μ-law or A-law bytes at 8 kHz, ``init(companded:targetSampleRate:)``) is expanded first; no header.
 ///
 /// Not thread-safe: one stream, one task.
 public struct PCMStreamInput {
@@ -13,6 +14,8 @@ public struct PCMStreamInput {
         /// Looking at the first bytes for a WAV header.
         case sniffing([UInt8])
         case pcm
+        /// One G.711 byte a sample, at 8 kHz.
+        case companded(G711)
     }
 
     private var phase: Phase = .sniffing([])
@@ -30,6 +33,14 @@ public struct PCMStreamInput {
     public init(declaredSampleRate: Int, targetSampleRate: Int) {
         self.inputSampleRate = declaredSampleRate
         self.targetSampleRate = targetSampleRate
+    }
+
+    /// A stream of G.711 bytes (8 kHz telephony audio), expanded to 16-bit PCM and resampled to `targetSampleRate`.
+    public init(companded law: G711, targetSampleRate: Int) throws(AudioFormatError) {
+        self.inputSampleRate = 8_000
+        self.targetSampleRate = targetSampleRate
+        self.phase = .companded(law)
+        try self.configure(rate: 8_000, channels: 1)
     }
 
     /// Milliseconds of audio received so far.
@@ -71,6 +82,10 @@ public struct PCMStreamInput {
             }
         case .pcm:
             return self.convert(bytes)
+        case .companded(let law):
+            let samples = law.decode(bytes)
+            self.receivedSamples += samples.count
+            return self.resampler.map { $0.process(samples) } ?? samples
         }
     }
 

@@ -23,6 +23,9 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { self.name }
 
+    /// A `/v1/realtime` event error: it ends neither a request nor a stream.
+    public var keepsSession: Bool { self.httpStatus == nil && self.closeCode == nil }
+
     /// The entry named `name`, if there is one.
     public static func named(_ name: String) -> ErrorCode? { Self.byName[name] }
 
@@ -74,6 +77,26 @@ extension ErrorCode {
     public static let idleTimeout = Self("idle_timeout", http: nil, close: 1000)
     public static let maxDuration = Self("max_duration", http: nil, close: 1000)
 
+    // MARK: /v1/realtime events: answered with an `error` event, the session stays open (no status, no close code)
+
+    /// Not a JSON object with a string `type`, or a `type` this API does not have.
+    public static let invalidEvent = Self("invalid_event", http: nil, close: nil)
+    /// An event of OpenAI's conversation API (`response.create`, `conversation.item.*`) that transcription does not take.
+    public static let unsupportedEvent = Self("unsupported_event", http: nil, close: nil)
+    /// A field with the wrong JSON type (`param` names it).
+    public static let invalidType = Self("invalid_type", http: nil, close: nil)
+    /// A field's value is not one allowed, or `audio` is not base64 (`param` names it).
+    public static let invalidValue = Self("invalid_value", http: nil, close: nil)
+    /// A field this API does not have.
+    public static let unknownParameter = Self("unknown_parameter", http: nil, close: nil)
+    public static let missingRequiredParameter = Self("missing_required_parameter", http: nil, close: nil)
+    /// `input_audio_buffer.commit` with less than 100 ms of audio since the last commit (OpenAI's name and rule).
+    public static let inputAudioBufferCommitEmpty = Self("input_audio_buffer_commit_empty", http: nil, close: nil)
+    /// `session.update` changing the audio while a turn is open: commit or clear first.
+    public static let sessionUpdateDuringTurn = Self("session_update_during_turn", http: nil, close: nil)
+    /// An event over the realtime event limit; unlike `frame_too_large` the session stays open.
+    public static let eventTooLarge = Self("event_too_large", http: nil, close: nil)
+
     // MARK: Engines and the server
 
     public static let busy = Self("busy", http: 503, close: 1013, retryAfter: 1)
@@ -94,7 +117,9 @@ extension ErrorCode {
         .unauthorized, .notFound, .methodNotAllowed, .badRequest, .websocketUpgradeRequired, .invalidUpgrade, .invalidParameter,
         .unknownEngine, .unsupportedLanguage, .invalidMultipart, .invalidBody, .missingAudio, .audioTooLarge, .payloadTooLarge,
         .audioTooLong, .unsupportedFormat, .undecodableAudio, .invalidMessage, .invalidAudio, .frameTooLarge, .overloaded,
-        .idleTimeout, .maxDuration, .busy, .engineUnavailable, .engineFailed, .decoderUnavailable, .upstreamRejected,
+        .idleTimeout, .maxDuration, .invalidEvent, .unsupportedEvent, .invalidType, .invalidValue, .unknownParameter,
+        .missingRequiredParameter, .inputAudioBufferCommitEmpty, .sessionUpdateDuringTurn, .eventTooLarge, .busy, .engineUnavailable, .engineFailed,
+        .decoderUnavailable, .upstreamRejected,
         .upstreamFailed, .serverShuttingDown, .internalError,
     ]
 }

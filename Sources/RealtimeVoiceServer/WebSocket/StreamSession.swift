@@ -10,7 +10,7 @@ import SpeechEngine
 ///
 /// Three child tasks share the session:
 /// - the reader drains the socket (so pings and pongs keep flowing while the engine works), normalises PCM and
-///   queues it for the engine in an ``AudioQueue`` bounded by `maxBufferedAudio`: when the engine falls that far
+///   queues it for the engine (one ``EngineFeed``, bounded by `maxBufferedAudio`): when the engine falls that far
 ///   behind the client, the session ends with `overloaded` instead of lagging without bound;
 /// - the engine task recognises and writes events;
 /// - the watchdog ends the audio on idle time-out or maximum duration.
@@ -32,12 +32,7 @@ struct StreamSession: Sendable {
         var ending: Ending?
         /// A decoder is serving the session (idle time counts only from then on).
         var isStarted = false
-        var receivedMilliseconds = 0
         var outcome = "client_gone"
-        /// For the latency metrics: when the first audio came, whether a partial was sent, when each 100 ms arrived.
-        var firstAudioAt: ContinuousClock.Instant?
-        var sentPartial = false
-        var arrivals = ArrivalTimeline()
     }
 
     private enum ChildOutcome {
@@ -47,14 +42,17 @@ struct StreamSession: Sendable {
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, shutdown: ShutdownSignal) async throws {
         let clock = ContinuousClock()
         let startedAt = clock.now
-        let audio = AudioQueue(limitSamples: Int(self.limits.maxBufferedAudio.milliseconds) * self.parameters.engineSampleRate / 1000)
+        let audio = EngineFeed(
+            engine: self.parameters.engine, options: self.parameters.recognitionOptions, maxBuffered: self.limits.maxBufferedAudio,
+            metrics: self.metrics)
         let state = NIOLockedValueBox(State(lastActivity: startedAt))
         // `ready` is the first message: the reader waits for it (audio could not be taken earlier anyway).
         let (started, startedSignal) = AsyncStream.makeStream(of: Never.self)
         let engine = self.parameters.engine.name
         self.metrics.sessionStarted(endpoint: "stream", engine: engine)
         defer {
-            let (outcome, received) = state.withLockedValue { ($0.outcome, $0.receivedMilliseconds) }
+            let outcome = state.withLockedValue { $0.outcome }
+            let received = audio.receivedMilliseconds
             self.metrics.sessionEnded(endpoint: "stream", engine: engine, outcome: outcome, audioSeconds: Double(received) / 1000)
             self.logger.info(
                 "Stream session ended",
@@ -124,11 +122,15 @@ struct StreamSession: Sendable {
     private func read(
         inbound: WebSocketInboundStream,
         outbound: WebSocketOutboundWriter,
-        audio: AudioQueue,
+        audio: EngineFeed,
         state: NIOLockedValueBox<State>,
         clock: ContinuousClock
     ) async throws {
-        var input = PCMStreamInput(declaredSampleRate: self.parameters.sampleRate, targetSampleRate: self.parameters.engineSampleRate)
+        var intake = FeedIntake(
+            feed: audio,
+            input: PCMStreamInput(declaredSampleRate: self.parameters.sampleRate, targetSampleRate: self.parameters.engineSampleRate),
+            maxBuffered: self.limits.maxBufferedAudio
+        )
         var ended = false
         // Frames up to twice the limit get through NIO so that they are refused here with an explanation.
         for try await message in inbound.messages(maxSize: self.limits.maxFrameBytes * 2) {
@@ -138,22 +140,9 @@ struct StreamSession: Sendable {
                     throw StreamSessionError.frameTooLarge(size: bytes.readableBytes, limit: self.limits.maxFrameBytes)
                 }
                 guard !ended else { throw StreamSessionError.audioAfterEnd() }
-                let samples: [Int16]
-                do {
-                    samples = try input.push(bytes.readableBytesView)
-                } catch {
-                    throw StreamSessionError.invalidAudio(error)
-                }
+                try intake.push(bytes.readableBytesView)
                 let now = clock.now
-                state.withLockedValue {
-                    $0.lastActivity = now
-                    $0.receivedMilliseconds = input.receivedMilliseconds
-                    if $0.firstAudioAt == nil, !samples.isEmpty { $0.firstAudioAt = now }
-                    $0.arrivals.received(upTo: input.receivedMilliseconds, at: now)
-                }
-                guard audio.append(samples) else {
-                    throw StreamSessionError.overloaded(behind: self.limits.maxBufferedAudio)
-                }
+                state.withLockedValue { $0.lastActivity = now }
             case .text(let text):
                 guard text.utf8.count <= self.limits.maxFrameBytes else {
                     throw StreamSessionError.frameTooLarge(size: text.utf8.count, limit: self.limits.maxFrameBytes)
@@ -163,20 +152,10 @@ struct StreamSession: Sendable {
                     try await outbound.write(.text(ServerMessage.pong.jsonText))
                 case .end where !ended:
                     ended = true
-                    let tail: [Int16]
-                    do {
-                        tail = try input.finish()
-                    } catch {
-                        throw StreamSessionError.invalidAudio(error)
-                    }
-                    guard audio.append(tail) else {
-                        throw StreamSessionError.overloaded(behind: self.limits.maxBufferedAudio)
-                    }
                     state.withLockedValue {
                         if $0.ending == nil { $0.ending = .clientEnd }
-                        $0.receivedMilliseconds = input.receivedMilliseconds
                     }
-                    audio.finish()
+                    try intake.finish()
                 case .end:
                     break
                 }
@@ -186,16 +165,14 @@ struct StreamSession: Sendable {
 
     /// Recognises until the audio ends, then sends what the ending calls for.
     private func recognize(
-        audio: AudioQueue,
+        audio: EngineFeed,
         outbound: WebSocketOutboundWriter,
         state: NIOLockedValueBox<State>,
         clock: ContinuousClock,
         onStart: @escaping @Sendable () -> Void
     ) async throws {
         let ready = ServerMessage.ready(sessionID: self.id, engine: self.parameters.engine.name, sampleRate: self.parameters.sampleRate)
-        try await self.parameters.engine.recognize(
-            audio,
-            options: self.parameters.recognitionOptions,
+        try await audio.run(
             onStart: {
                 state.withLockedValue {
                     $0.lastActivity = clock.now
@@ -208,23 +185,16 @@ struct StreamSession: Sendable {
                 switch event {
                 case .partial(let segment, let text):
                     try await outbound.write(.text(ServerMessage.partial(segment: segment, text: text).jsonText))
-                    let firstAudio = state.withLockedValue { state -> ContinuousClock.Instant? in
-                        defer { state.sentPartial = true }
-                        return state.sentPartial ? nil : state.firstAudioAt
-                    }
-                    if let firstAudio { self.metrics.firstPartialLatency(engine: self.parameters.engine.name, clock.now - firstAudio) }
                 case .final(let segment):
                     try await outbound.write(
                         .text(
                             ServerMessage.final(segment, language: self.parameters.language == LanguageTag.auto ? nil : self.parameters.language)
                                 .jsonText))
-                    if let arrived = state.withLockedValue({ $0.arrivals.arrival(of: segment.endMs) }) {
-                        self.metrics.finalLatency(engine: self.parameters.engine.name, clock.now - arrived)
-                    }
                 }
             }
         )
-        let (ending, received) = state.withLockedValue { ($0.ending, $0.receivedMilliseconds) }
+        let ending = state.withLockedValue { $0.ending }
+        let received = audio.receivedMilliseconds
         switch ending {
         case .idle:
             throw StreamSessionError.idleTimeout(self.limits.idleTimeout)
@@ -239,7 +209,7 @@ struct StreamSession: Sendable {
     }
 
     /// Ends the audio when the client has been silent too long or the session is too old.
-    private func watch(audio: AudioQueue, state: NIOLockedValueBox<State>, clock: ContinuousClock, started: ContinuousClock.Instant) async {
+    private func watch(audio: EngineFeed, state: NIOLockedValueBox<State>, clock: ContinuousClock, started: ContinuousClock.Instant) async {
         let maxDeadline = started + self.limits.maxSessionDuration
         while !Task.isCancelled {
             let (ending, lastActivity, isStarted) = state.withLockedValue { ($0.ending, $0.lastActivity, $0.isStarted) }
@@ -260,7 +230,7 @@ struct StreamSession: Sendable {
     }
 
     /// Ends the audio for `reason`, unless it already ended: the engine then flushes its finals.
-    private func end(_ reason: Ending, audio: AudioQueue, state: NIOLockedValueBox<State>) {
+    private func end(_ reason: Ending, audio: EngineFeed, state: NIOLockedValueBox<State>) {
         let won = state.withLockedValue { current -> Bool in
             guard current.ending == nil else { return false }
             current.ending = reason
