@@ -81,6 +81,14 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         help: """
+            Largest /v1/realtime event in bytes; larger is answered event_too_large (the session stays), over twice this closes with 1009. \
+            [env: REALTIME_VOICE_MAX_REALTIME_EVENT_BYTES] (default: \(ServeDefaults.limits.maxRealtimeEventBytes))
+            """
+    )
+    var maxRealtimeEventBytes: Int?
+
+    @Option(
+        help: """
             Silence in milliseconds that closes a segment (endpointing). \
             [env: REALTIME_VOICE_ENDPOINT_MS] (default: \(ServeDefaults.pocketSphinx.endpointMilliseconds))
             """

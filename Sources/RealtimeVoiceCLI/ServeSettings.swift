@@ -45,6 +45,12 @@ struct ServeSettings {
 
         let maxFrame = try lookup.value(command.maxFrameBytes, "REALTIME_VOICE_MAX_FRAME_BYTES", Int.init) ?? ServeDefaults.limits.maxFrameBytes
         guard maxFrame >= 1024 else { throw ValidationError("The maximum frame size must be at least 1024 bytes.") }
+        let maxRealtimeEvent =
+            try lookup.value(command.maxRealtimeEventBytes, "REALTIME_VOICE_MAX_REALTIME_EVENT_BYTES", Int.init)
+            ?? ServeDefaults.limits.maxRealtimeEventBytes
+        guard (1024...(256 << 20)).contains(maxRealtimeEvent) else {
+            throw ValidationError("The maximum realtime event size must be from 1024 bytes to 256 MiB.")
+        }
         configuration.limits = StreamLimits(
             maxFrameBytes: maxFrame,
             idleTimeout: try lookup.seconds(command.idleTimeout, "REALTIME_VOICE_IDLE_TIMEOUT", default: ServeDefaults.limits.idleTimeout),
@@ -52,7 +58,8 @@ struct ServeSettings {
                 command.maxSession, "REALTIME_VOICE_MAX_SESSION", default: ServeDefaults.limits.maxSessionDuration),
             pingInterval: try lookup.seconds(command.pingInterval, "REALTIME_VOICE_PING_INTERVAL", default: ServeDefaults.limits.pingInterval),
             maxBufferedAudio: try lookup.seconds(
-                command.maxBufferedAudio, "REALTIME_VOICE_MAX_BUFFERED_AUDIO", default: ServeDefaults.limits.maxBufferedAudio)
+                command.maxBufferedAudio, "REALTIME_VOICE_MAX_BUFFERED_AUDIO", default: ServeDefaults.limits.maxBufferedAudio),
+            maxRealtimeEventBytes: maxRealtimeEvent
         )
 
         configuration.uploads = UploadLimits(

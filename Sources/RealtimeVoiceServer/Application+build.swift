@@ -70,8 +70,9 @@ public enum Gateway {
             GatewayServerChannel(
                 responder: responder,
                 webSocket: WebSocketServerConfiguration(
-                    // Twice the limit reaches the session, which refuses it with an explanation (see StreamSession).
-                    maxFrameSize: limits.maxFrameBytes * 2,
+                    // Twice the limit reaches the session, which refuses it with an explanation (see StreamSession); the
+                    // cap is server-wide, so it is twice the larger of the stream's and /v1/realtime's limits.
+                    maxFrameSize: max(limits.maxFrameBytes, limits.maxRealtimeEventBytes) * 2,
                     autoPing: .enabled(timePeriod: limits.pingInterval),
                     // Text that is not UTF-8 closes the socket with 1007 (RFC 6455 §8.1) instead of being repaired.
                     validateUTF8: true

@@ -8,14 +8,16 @@ enum Paths {
     static let stream = "/api/realtime-voice/stream"
     static let recognize = "/api/realtime-voice/recognize"
     static let openAITranscriptions = "/v1/audio/transcriptions"
+    /// OpenAI's Realtime API, transcription sessions (WebSocket).
+    static let realtime = "/v1/realtime"
     /// Echoes the request headers as received, so that `doctor` sees what a proxy stripped or added.
     static let debugHeaders = "/api/realtime-voice/debug/headers"
     /// Prometheus metrics (token required unless `--public-metrics`).
     static let metrics = "/metrics"
-    static let webSocketPaths: Set<String> = [echo, stream]
+    static let webSocketPaths: Set<String> = [echo, stream, realtime]
     /// Routes as they are labelled in the HTTP metrics; any other path is `other`.
     static let known: Set<String> = [
-        "/", "/app.js", health, healthLive, healthReady, echo, stream, recognize, openAITranscriptions, debugHeaders, metrics,
+        "/", "/app.js", health, healthLive, healthReady, echo, stream, realtime, recognize, openAITranscriptions, debugHeaders, metrics,
     ]
 
     /// Paths whose requests need a token.

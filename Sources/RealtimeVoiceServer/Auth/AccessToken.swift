@@ -1,12 +1,20 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 
 /// Where a client may put its token: the `token` header (what `wx.connectSocket` sends),
-/// `Authorization: Bearer`, or the `token` query parameter (browsers cannot set WebSocket headers).
+/// `Authorization: Bearer`, the `token` query parameter (browsers cannot set WebSocket headers), or the
+/// WebSocket subprotocol `openai-insecure-api-key.<token>` (how OpenAI's browser clients authenticate).
 enum AccessToken {
     static let headerName = HTTPField.Name("token")!
     static let queryName = "token"
+    static let subprotocolPrefix = "openai-insecure-api-key."
+
+    /// The subprotocols a WebSocket handshake offers.
+    static func subprotocols(in headers: HTTPFields) -> [String] {
+        headers[values: .secWebSocketProtocol].flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+    }
 
     static func find(in headers: HTTPFields, uri: URI) -> String? {
         if let token = headers[Self.headerName], !token.isEmpty {
@@ -21,6 +29,10 @@ enum AccessToken {
         }
         if let token = uri.queryParameters.get(Self.queryName), !token.isEmpty {
             return token
+        }
+        if let offered = Self.subprotocols(in: headers).first(where: { $0.hasPrefix(Self.subprotocolPrefix) }) {
+            let token = offered.dropFirst(Self.subprotocolPrefix.count)
+            return token.isEmpty ? nil : String(token)
         }
         return nil
     }

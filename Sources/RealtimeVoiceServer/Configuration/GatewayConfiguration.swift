@@ -106,14 +106,20 @@ public struct StreamLimits: Sendable {
     /// Audio a session may hold for its engine; more means the engine fell that far behind (`overloaded`).
     /// A client may also send this much faster than real time (a file in one burst).
     public var maxBufferedAudio: Duration
+    /// Largest `/v1/realtime` event, in bytes: a larger one is answered with `event_too_large` and the session stays
+    /// (up to twice this; beyond, the socket closes with 1009). OpenAI takes up to 15 MiB; 4 MiB holds 60 s of
+    /// 24 kHz PCM16 in base64.
+    public var maxRealtimeEventBytes: Int
 
     public init(
         maxFrameBytes: Int = 64 * 1024,
         idleTimeout: Duration = .seconds(15),
         maxSessionDuration: Duration = .seconds(600),
         pingInterval: Duration = .seconds(20),
-        maxBufferedAudio: Duration = .seconds(60)
+        maxBufferedAudio: Duration = .seconds(60),
+        maxRealtimeEventBytes: Int = 4 * 1024 * 1024
     ) {
+        self.maxRealtimeEventBytes = maxRealtimeEventBytes
         self.maxFrameBytes = maxFrameBytes
         self.idleTimeout = idleTimeout
         self.maxSessionDuration = maxSessionDuration

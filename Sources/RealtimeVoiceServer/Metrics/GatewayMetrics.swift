@@ -5,7 +5,7 @@ import SpeechEngine
 /// The gateway's metrics, through the swift-metrics API into a Prometheus registry of this application's own
 /// (no global bootstrap: tests build several applications in one process). `GET /metrics` renders the registry.
 ///
-/// Label values are bounded sets: endpoints (`stream`, `echo`, `recognize`, `transcriptions`), engine names,
+/// Label values are bounded sets: endpoints (`stream`, `realtime`, `echo`, `recognize`, `transcriptions`), engine names,
 /// outcomes (`completed` or a documented error code), routes as registered and status codes.
 public final class GatewayMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry

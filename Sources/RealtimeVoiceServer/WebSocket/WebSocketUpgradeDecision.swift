@@ -55,6 +55,8 @@ struct WebSocketUpgradeDecision: Sendable {
                 .echo(
                     EchoChannelHandler.Settings(
                         maxMessageBytes: self.limits.maxFrameBytes, pingInterval: TimeAmount(self.limits.pingInterval), metrics: self.metrics)))
+        case Paths.realtime:
+            return self.realtime(request, uri: uri, headers: headers, logger: logger)
         default:
             let parameters: StreamParameters
             do {
@@ -79,6 +81,36 @@ struct WebSocketUpgradeDecision: Sendable {
             )
         }
     }
+
+    /// `/v1/realtime`: the shape from `OpenAI-Beta: realtime=v1` (or the subprotocol `openai-beta.realtime-v1`), the
+    /// engine from the query's `model` when it names one; `intent` and other values are accepted and ignored. A
+    /// client that offered the subprotocol `realtime` gets it back (browsers and Node's `ws` require that).
+    private func realtime(_ request: HTTPRequest, uri: URI, headers: HTTPFields, logger: Logger) -> UpgradeDecision {
+        let subprotocols = AccessToken.subprotocols(in: request.headerFields)
+        let betaHeader = request.headerFields[values: Self.openAIBeta].contains { $0.contains("realtime=v1") }
+        let shape: RealtimeSettings.Shape = betaHeader || subprotocols.contains("openai-beta.realtime-v1") ? .beta : .ga
+        let model = uri.queryParameters.get("model").flatMap { $0.isEmpty ? nil : $0 }
+        let defaultEngine = model.flatMap { self.engines[$0] != nil ? $0 : nil } ?? self.engines.defaultName
+        let sessionID = "sess_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(24)
+        var sessionLogger = logger
+        sessionLogger[metadataKey: "session.id"] = "\(sessionID)"
+        sessionLogger.info(
+            "WebSocket upgrade", metadata: ["ws.endpoint": "realtime", "session.engine": "\(defaultEngine)", "session.shape": "\(shape)"])
+        let session = RealtimeSession(
+            id: sessionID, engines: self.engines, defaultEngine: defaultEngine,
+            initialSettings: RealtimeSettings(shape: shape, model: model ?? defaultEngine), limits: self.limits, logger: sessionLogger,
+            metrics: self.metrics)
+        var headers = headers
+        if subprotocols.contains("realtime") { headers[.secWebSocketProtocol] = "realtime" }
+        return .upgrade(
+            headers,
+            .stream { inbound, outbound, context in
+                try await session.run(inbound: inbound, outbound: outbound, shutdown: context.shutdown)
+            }
+        )
+    }
+
+    static let openAIBeta = HTTPField.Name("OpenAI-Beta")!
 
     /// A handshake that is not a complete WebSocket upgrade (here, or as NIO's upgrader judged it).
     static let incompleteHandshake = GatewayError.invalidUpgrade(
