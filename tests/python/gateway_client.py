@@ -38,15 +38,16 @@ def stream_url(server: Server, **query) -> str:
     return server.url("/api/realtime-voice/stream", token=TOKEN, **query)
 
 
-async def stream(url: str, pcm: bytes, frame_ms: int = 100, realtime: bool = True):
-    """Waits for `ready`, then sends PCM frame i at t0 + i * frame_ms (real-time pace, no drift), then `end`.
+async def stream(url: str, pcm: bytes, frame_ms: int = 100, realtime: bool = True, bytes_per_ms: int = 32):
+    """Waits for `ready`, then sends PCM frame i at t0 + i * frame_ms (real-time pace, no drift), then `end`;
+    `bytes_per_ms` is the PCM's (32 at 16 kHz, 48 at 24 kHz).
 
     Returns (events, close code); every event after `ready` has `_at`, its arrival in seconds after t0."""
     loop = asyncio.get_running_loop()
     async with websockets.connect(url, max_size=2**20) as ws:
         events = [json.loads(await ws.recv())]
         t0 = loop.time()
-        step = 32 * frame_ms
+        step = bytes_per_ms * frame_ms
 
         async def send():
             for i, start in enumerate(range(0, len(pcm), step)):

@@ -38,13 +38,14 @@ def session_update(fmt: str = "pcm", turn_detection="server_vad", language: str 
 
 async def sdk_session(server: Server, audio: bytes, *, fmt: str = "pcm", turn_detection="server_vad", turns: list[int] | None = None,
                       beta: bool = False, language: str | None = "en", model: str = "gpt-4o-transcribe", chunk_ms: int = 100,
-                      realtime: bool = True, tail_silence_ms: int = 1500, quiet_s: float = 2.0, timeout: float = 90) -> list[dict]:
+                      realtime: bool = True, tail_silence_ms: int = 1500, quiet_s: float = 2.0, timeout: float = 90,
+                      token: str = TOKEN) -> list[dict]:
     """Streams `audio` (in `fmt`) through the openai SDK, paced in real time unless `realtime=False`, and returns every
     server event as a dict with `_at` (seconds from the first append). With manual commit, `turns` are the byte
     offsets to commit after (the end is always committed) and it returns at the last `completed`; with server VAD,
     `tail_silence_ms` of silence follows the audio and it returns when every started item is completed and no event
     came for `quiet_s`."""
-    client = AsyncOpenAI(api_key=TOKEN, base_url=f"http://127.0.0.1:{server.port}/v1",
+    client = AsyncOpenAI(api_key=token, base_url=f"http://127.0.0.1:{server.port}/v1",
                          websocket_base_url=f"ws://127.0.0.1:{server.port}/v1" if beta else None)
     loop = asyncio.get_running_loop()
     step = BYTES_PER_MS[fmt] * chunk_ms

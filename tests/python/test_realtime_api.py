@@ -41,8 +41,7 @@ def two_sentences() -> bytes:
 def v1_finals(server: Server, pcm: bytes, rate: int) -> list[str]:
     """Protocol v1's finals for `pcm` at `rate`, sent in 100 ms frames as sdk_session sends its appends (PocketSphinx's
     endpoints fall on chunk boundaries, so the same audio in other chunks may be cut a little differently)."""
-    frame_ms = 100 * rate // 16000
-    events, close_code = asyncio.run(stream(stream_url(server, sample_rate=str(rate)), pcm, frame_ms=frame_ms, realtime=False))
+    events, close_code = asyncio.run(stream(stream_url(server, sample_rate=str(rate)), pcm, bytes_per_ms=rate * 2 // 1000, realtime=False))
     assert events[-1]["type"] == "completed" and close_code == 1000, events[-3:]
     return [e["text"] for e in events if e["type"] == "final" and e["text"]]
 
@@ -302,3 +301,21 @@ def test_a_bad_event_gets_a_documented_error_and_the_session_goes_on(gateway, fr
 def test_bad_events_leave_the_server_serving(gateway):
     assert len(BAD_EVENTS) >= 50
     assert asyncio.run(sdk_session(gateway, convert(wav_pcm(CLIPS[0]), "pcm"), turn_detection=None, realtime=False))
+
+
+# ---------------------------------------------------------------- README's examples
+
+
+@pytest.mark.slow
+def test_the_readme_examples_transcribe_a_recording(gateway, speech):
+    """examples/realtime_transcribe.py (the openai SDK) and examples/stream_wav.py (protocol v1), as README runs them."""
+    import sys
+    from conftest import ROOT
+    recording = speech("please turn off the lights in the kitchen")
+    realtime = subprocess.run([sys.executable, str(ROOT / "examples" / "realtime_transcribe.py"), f"http://127.0.0.1:{gateway.port}/v1",
+                               TOKEN, str(recording), "en"], capture_output=True, text=True, timeout=60)
+    assert realtime.returncode == 0 and "[item_" in realtime.stdout, realtime.stdout + realtime.stderr
+    assert wer("please turn off the lights in the kitchen", realtime.stdout.split("] ")[-1].strip()) <= 0.25, realtime.stdout
+    v1 = subprocess.run([sys.executable, str(ROOT / "examples" / "stream_wav.py"), stream_url(gateway), str(recording)],
+                        capture_output=True, text=True, timeout=60)
+    assert v1.returncode == 0 and "completed" in v1.stdout, v1.stdout + v1.stderr

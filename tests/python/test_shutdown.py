@@ -57,6 +57,47 @@ def test_stream_gets_its_finals_then_shutting_down_and_1001(speech):
     assert "session.outcome=server_shutting_down" in output
 
 
+@pytest.mark.parametrize("turn_detection", [{"type": "server_vad"}, None], ids=["server-vad", "manual"])
+@pytest.mark.slow
+def test_a_realtime_session_completes_its_open_turn_then_shutting_down_and_1001(speech, turn_detection):
+    """/v1/realtime on SIGTERM: the open turn is committed and its item completes, then `error` and close 1001."""
+    import base64
+    import subprocess
+    server = Server("--token", TOKEN, "--drain-timeout", "10")
+    pcm16 = wav_pcm(speech("turn off the lights in the kitchen and close the window"))
+    pcm = subprocess.run(["sox", "-t", "raw", "-r", "16000", "-e", "signed", "-b", "16", "-c", "1", "-", "-t", "raw", "-r", "24000", "-"],
+                         input=pcm16, capture_output=True, check=True).stdout
+    events = []
+
+    async def run():
+        url = f"ws://127.0.0.1:{server.port}/v1/realtime?intent=transcription"
+        async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {TOKEN}"}) as ws:
+            assert json.loads(await ws.recv())["type"] == "session.created"
+            await ws.send(json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
+                "turn_detection": turn_detection}}}}))
+            for start in range(0, len(pcm) * 2 // 3 // 4800 * 4800, 4800):
+                await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm[start:start + 4800]).decode()}))
+                await asyncio.sleep(0.1)
+            server.process.send_signal(signal.SIGTERM)
+            try:
+                async for message in ws:
+                    events.append(json.loads(message))
+            except websockets.ConnectionClosed:
+                pass
+            return ws.close_code, ws.close_reason
+
+    close_code, reason = asyncio.run(run())
+    code, took = exit_within(server, 15)
+    output = server.output()
+    server.stop()
+    types = [e["type"] for e in events]
+    completed = [e for e in events if e["type"] == "conversation.item.input_audio_transcription.completed"]
+    assert completed and completed[-1]["transcript"], events
+    assert types[-1] == "error" and events[-1]["error"]["code"] == "server_shutting_down", events
+    assert (close_code, reason) == (1001, "server_shutting_down") and code == 0 and took < 10, output
+    assert "Realtime session ended" in output and "session.outcome=server_shutting_down" in output
+
+
 @pytest.mark.slow
 def test_upload_in_flight_finishes_and_new_connections_are_refused():
     server = Server("--token", TOKEN, "--drain-timeout", "20")

@@ -118,3 +118,44 @@ def test_the_page_defaults_to_chinese_in_a_chinese_browser_and_transcribes_manda
     finally:
         driver.quit()
         server.stop()
+
+
+# A browser client of /v1/realtime as OpenAI's browser SDK connects: the key in a subprotocol, no headers.
+REALTIME_PAGE_SCRIPT = """
+const [port, token, audio, done] = arguments;
+const events = [];
+const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/realtime?intent=transcription`,
+                         ["realtime", `openai-insecure-api-key.${token}`]);
+ws.onerror = () => done({error: "socket error", events});
+ws.onclose = (e) => done({closed: e.code, events, protocol: ws.protocol});
+ws.onmessage = (message) => {
+  const event = JSON.parse(message.data);
+  events.push(event);
+  if (event.type === "session.created") {
+    ws.send(JSON.stringify({type: "session.update", session: {type: "transcription",
+      audio: {input: {format: {type: "audio/pcm", rate: 24000}, transcription: {language: "en"}, turn_detection: null}}}}));
+    for (let i = 0; i < audio.length; i += 64000) {
+      ws.send(JSON.stringify({type: "input_audio_buffer.append", audio: audio.slice(i, i + 64000)}));
+    }
+    ws.send(JSON.stringify({type: "input_audio_buffer.commit"}));
+  }
+  if (event.type === "conversation.item.input_audio_transcription.completed") {
+    done({events, protocol: ws.protocol});
+    ws.close();
+  }
+};
+"""
+
+
+def test_a_browser_client_of_the_realtime_api_authenticates_with_a_subprotocol(browser, server, speech):
+    import base64
+    pcm = subprocess.run(["sox", str(speech(SENTENCE)), "-t", "raw", "-r", "24000", "-e", "signed", "-b", "16", "-c", "1", "-"],
+                         capture_output=True, check=True).stdout
+    browser.get(f"http://127.0.0.1:{server.port}/health")
+    browser.set_script_timeout(60)
+    result = browser.execute_async_script(REALTIME_PAGE_SCRIPT, server.port, TOKEN, base64.b64encode(pcm).decode())
+    assert result.get("protocol") == "realtime", result
+    types = [e["type"] for e in result["events"]]
+    assert types[:2] == ["session.created", "session.updated"] and "input_audio_buffer.committed" in types, types
+    transcript = result["events"][-1]["transcript"]
+    assert word_error_rate(SENTENCE, transcript) <= 0.25, transcript

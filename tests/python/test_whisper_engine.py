@@ -21,6 +21,7 @@ from opencc import OpenCC
 from conftest import TOKEN, Server, wav_pcm
 from gateway_client import non_decreasing, stream, stream_url, upload
 from mandarin_speech import SENTENCES, cer, mandarin_clip
+from realtime_client import convert, of_type, sdk_session, transcripts
 from wer import wer
 
 # Indices into SENTENCES: 明天早上八点叫我起床 / 请给我来两碗牛肉面 / 明天会不会下雨 / 把空调调到二十六度 /
@@ -227,6 +228,35 @@ def test_a_language_base_cannot_do_is_refused_before_any_audio(gateway, speech):
     # PocketSphinx, English only, refuses Mandarin and says which engine here can do it.
     status, body = upload(gateway, mandarin_clip(SENTENCES[8]), lang="zh-CN", engine="pocketsphinx")
     assert status == 400 and body["error"] == "unsupported_language" and "whisper" in body["message"], body
+
+
+# ---------------------------------------------------------------- /v1/realtime on the default engine
+
+
+@pytest.mark.slow
+def test_realtime_api_in_mandarin_gives_protocol_v1s_transcripts_with_live_deltas(gateway, tmp_path):
+    """The openai SDK, GA shape, server VAD, language zh: one item per sentence, in Simplified characters, as close to
+    protocol v1's finals for the same 24 kHz audio as v1 is to itself (Whisper decodes each segment whole)."""
+    path, windows = sentence_clip(tmp_path, STREAMED)
+    pcm24 = convert(wav_pcm(path), "pcm")
+    events, close_code = asyncio.run(stream(stream_url(gateway, lang="zh-CN", sample_rate="24000"), pcm24, bytes_per_ms=48, realtime=False))
+    v1 = [e["text"] for e in events if e["type"] == "final" and e["text"]]
+    reference = "".join(SENTENCES[i] for i in STREAMED)
+    realtime = asyncio.run(sdk_session(gateway, pcm24, language="zh", realtime=True, tail_silence_ms=0, quiet_s=3))
+    texts = transcripts(realtime)
+    print("v1", v1, round(cer(reference, "".join(v1)), 3), "realtime", texts, round(cer(reference, "".join(texts)), 3))
+    # Base hears the first sentence as Latin letters at times (v1 too: "Pakong 跳跳跳20溜度").
+    assert len(texts) == len(STREAMED) and all(is_simplified(t) for t in texts) and sum(bool(HAN.search(t)) for t in texts) >= 3, texts
+    assert abs(cer(reference, "".join(texts)) - cer(reference, "".join(v1))) <= 0.1, (texts, v1)
+    assert of_type(realtime, "input_audio_transcription.delta"), "no live deltas"
+
+
+def test_realtime_manual_commit_in_mandarin_is_one_item(gateway):
+    pcm24 = convert(wav_pcm(mandarin_clip(SENTENCES[9])), "pcm")
+    events = asyncio.run(sdk_session(gateway, pcm24, language="zh", turn_detection=None, realtime=False))
+    texts = transcripts(events)
+    assert len(texts) == 1 and is_simplified(texts[0]) and cer(SENTENCES[9], texts[0]) <= 0.45, texts
+    assert of_type(events, "committed")[0]["item_id"] == of_type(events, "input_audio_transcription.completed")[0]["item_id"]
 
 
 # ---------------------------------------------------------------- supervision

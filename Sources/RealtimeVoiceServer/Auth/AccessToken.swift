@@ -5,7 +5,7 @@ import HummingbirdCore
 
 /// Where a client may put its token: the `token` header (what `wx.connectSocket` sends),
 /// `Authorization: Bearer`, the `token` query parameter (browsers cannot set WebSocket headers), or the
-/// WebSocket subprotocol `openai-insecure-api-key.<token>` (how OpenAI's browser clients authenticate).
+/// WebSocket subprotocol `openai-insecure-api-key.<token>` on `/v1/realtime` (how OpenAI's browser clients authenticate).
 enum AccessToken {
     static let headerName = HTTPField.Name("token")!
     static let queryName = "token"
@@ -30,7 +30,7 @@ enum AccessToken {
         if let token = uri.queryParameters.get(Self.queryName), !token.isEmpty {
             return token
         }
-        if let offered = Self.subprotocols(in: headers).first(where: { $0.hasPrefix(Self.subprotocolPrefix) }) {
+        if uri.path == Paths.realtime, let offered = Self.subprotocols(in: headers).first(where: { $0.hasPrefix(Self.subprotocolPrefix) }) {
             let token = offered.dropFirst(Self.subprotocolPrefix.count)
             return token.isEmpty ? nil : String(token)
         }

@@ -15,8 +15,8 @@ import SpeechEngine
 ///   engine's own endpointing cuts it into items, one per segment (as protocol v1 cuts finals). So transcripts
 ///   and latency equal protocol v1's for the same audio.
 /// Turns run one after another on the engine (a session never holds two engine slots); the next turn's audio
-/// queues meanwhile. Three child tasks, as in ``StreamSession``: the reader, the engine, the watchdog (idle, maximum
-/// length), plus the shutdown task.
+/// queues meanwhile. The child tasks are ``SessionTasks``', as in ``StreamSession``: the reader, the engine (the
+/// turns in order), the watchdog (idle turns, the maximum length) and the shutdown.
 struct RealtimeSession: Sendable {
     let id: String
     let engines: EngineRegistry
@@ -80,10 +80,6 @@ struct RealtimeSession: Sendable {
         var outcome = "completed"
     }
 
-    private enum ChildOutcome {
-        case clientGone, recognitionDone, watchdogDone, drainTimeUp
-    }
-
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, shutdown: ShutdownSignal) async throws {
         let clock = ContinuousClock()
         let startedAt = clock.now
@@ -108,44 +104,19 @@ struct RealtimeSession: Sendable {
         let created = self.initialSettings.shape == .ga ? "session.created" : "transcription_session.created"
         try await events.send(created, ["session": self.initialSettings.encoded(sessionID: self.id)])
         do {
-            try await withThrowingTaskGroup(of: ChildOutcome.self) { group in
-                group.addTask {
-                    try await self.read(inbound: inbound, events: events, state: state, turnSink: turnSink, clock: clock)
-                    return .clientGone
-                }
-                group.addTask {
-                    try await self.recognize(turns: turns, events: events, state: state)
-                    return .recognitionDone
-                }
-                group.addTask {
-                    await self.watch(state: state, turnSink: turnSink, events: events, clock: clock, startedAt: startedAt)
-                    return .watchdogDone
-                }
-                group.addTask {
-                    await shutdown.wait()
-                    guard !Task.isCancelled else { return .watchdogDone }
-                    await self.end(.shutdown, state: state, turnSink: turnSink, events: events)
-                    try? await Task.sleep(for: shutdown.drainTime)
-                    return Task.isCancelled ? .watchdogDone : .drainTimeUp
-                }
-                while let outcome = try await group.next() {
-                    switch outcome {
-                    case .watchdogDone:
-                        continue
-                    case .drainTimeUp:
-                        group.cancelAll()
-                        throw StreamSessionError.shuttingDown()
-                    case .clientGone:
-                        group.cancelAll()
-                        return
-                    case .recognitionDone:
-                        group.cancelAll()
-                        switch state.withLockedValue({ $0.ending }) {
-                        case .shutdown: throw StreamSessionError.shuttingDown()
-                        case .maxDuration: throw StreamSessionError.maxDuration(self.limits.maxSessionDuration)
-                        case nil: return
-                        }
-                    }
+            let ended = try await SessionTasks.run(
+                shutdown: shutdown,
+                reader: { try await self.read(inbound: inbound, events: events, state: state, turnSink: turnSink, clock: clock) },
+                engine: { try await self.recognize(turns: turns, events: events, state: state) },
+                watchdog: { await self.watch(state: state, turnSink: turnSink, events: events, clock: clock, startedAt: startedAt) },
+                onShutdown: { await self.end(.shutdown, state: state, turnSink: turnSink, events: events) }
+            )
+            // The engine task ends only when the turns do: on shutdown or at the maximum length.
+            if ended == .recognitionDone {
+                switch state.withLockedValue({ $0.ending }) {
+                case .shutdown: throw StreamSessionError.shuttingDown()
+                case .maxDuration: throw StreamSessionError.maxDuration(self.limits.maxSessionDuration)
+                case nil: break
                 }
             }
         } catch let error as StreamSessionError {

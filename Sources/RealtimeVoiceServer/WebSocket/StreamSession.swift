@@ -8,13 +8,12 @@ import SpeechEngine
 
 /// One client on `/api/realtime-voice/stream`: PCM in, partials and finals out (protocol v1).
 ///
-/// Three child tasks share the session:
+/// The child tasks of ``SessionTasks``:
 /// - the reader drains the socket (so pings and pongs keep flowing while the engine works), normalises PCM and
 ///   queues it for the engine (one ``EngineFeed``, bounded by `maxBufferedAudio`): when the engine falls that far
 ///   behind the client, the session ends with `overloaded` instead of lagging without bound;
 /// - the engine task recognises and writes events;
 /// - the watchdog ends the audio on idle time-out or maximum duration.
-/// The first of reader and engine to end cancels the others; a cancelled engine gives its decoder back.
 struct StreamSession: Sendable {
     let id: String
     let parameters: StreamParameters
@@ -33,10 +32,6 @@ struct StreamSession: Sendable {
         /// A decoder is serving the session (idle time counts only from then on).
         var isStarted = false
         var outcome = "client_gone"
-    }
-
-    private enum ChildOutcome {
-        case clientGone, recognitionDone, watchdogDone, drainTimeUp
     }
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, shutdown: ShutdownSignal) async throws {
@@ -64,43 +59,19 @@ struct StreamSession: Sendable {
             )
         }
         do {
-            try await withThrowingTaskGroup(of: ChildOutcome.self) { group in
-                group.addTask {
+            _ = try await SessionTasks.run(
+                shutdown: shutdown,
+                reader: {
                     for await _ in started {}
                     try Task.checkCancellation()
                     try await self.read(inbound: inbound, outbound: outbound, audio: audio, state: state, clock: clock)
-                    return .clientGone
-                }
-                group.addTask {
-                    await self.watch(audio: audio, state: state, clock: clock, started: startedAt)
-                    return .watchdogDone
-                }
-                group.addTask {
-                    // Graceful shutdown: end the audio so that the engine sends its finals; close anyway when
-                    // the drain time is up.
-                    await shutdown.wait()
-                    guard !Task.isCancelled else { return .watchdogDone }
-                    self.end(.shutdown, audio: audio, state: state)
-                    try? await Task.sleep(for: shutdown.drainTime)
-                    return Task.isCancelled ? .watchdogDone : .drainTimeUp
-                }
-                group.addTask {
+                },
+                engine: {
                     try await self.recognize(audio: audio, outbound: outbound, state: state, clock: clock, onStart: { startedSignal.finish() })
-                    return .recognitionDone
-                }
-                while let outcome = try await group.next() {
-                    switch outcome {
-                    case .watchdogDone:
-                        continue
-                    case .drainTimeUp:
-                        group.cancelAll()
-                        throw StreamSessionError.shuttingDown()
-                    case .clientGone, .recognitionDone:
-                        group.cancelAll()
-                        return
-                    }
-                }
-            }
+                },
+                watchdog: { await self.watch(audio: audio, state: state, clock: clock, started: startedAt) },
+                onShutdown: { self.end(.shutdown, audio: audio, state: state) }
+            )
         } catch let error as StreamSessionError {
             // Once `completed` is out the session is over: what the client sent after it (audio after end) is dropped.
             guard state.withLockedValue({ $0.outcome }) != "completed" else { return }
