@@ -13,6 +13,9 @@ final class SegmentedSession {
     struct PartialAnswer: Sendable {
         let segmentStart: Int
         let covered: Int
+        /// Asked as a partial (``OpenAIConfiguration/marksPartials``): decoded without the sidecar's retry of a
+        /// failed decode, so never reused as a final.
+        let markedPartial: Bool
         /// nil when the request never went out (no shared slot within the queue's bounds).
         let result: Result<Transcription, RecognitionError>?
     }
@@ -48,8 +51,9 @@ final class SegmentedSession {
     private var requestedLength = 0
     private var requestedSpeechEnd = 0
     private var lastPartialText = ""
-    /// The latest answer about the open (or just closed) segment, reused as its final when it covers all its speech.
-    private var latest: (segmentStart: Int, covered: Int, transcription: Transcription)?
+    /// The latest answer about the open (or just closed) segment, reused as its final when it covers all its speech
+    /// and was decoded as a final would be.
+    private var latest: (segmentStart: Int, covered: Int, markedPartial: Bool, transcription: Transcription)?
 
     init(recognizer: OpenAIRecognizer, segmenter: SpeechSegmenter, sampleRate: Int, language: String?, prompt: String?, partialIntervalSamples: Int) {
         self.recognizer = recognizer
@@ -134,6 +138,7 @@ final class SegmentedSession {
         let (samples, start, rate, language, prompt) = (Array(open.samples), open.start, self.sampleRate, self.language, self.prompt)
         // At the likely end of the speech the answer is most likely the final's: decoded as one.
         let preview = grown
+        let markedPartial = preview && self.recognizer.configuration.marksPartials
         group.addTask {
             var result: Result<Transcription, RecognitionError>?
             var held = permit
@@ -148,7 +153,9 @@ final class SegmentedSession {
                 }
                 await requests.release(held)
             }
-            slot.answer.withLock { $0 = PartialAnswer(segmentStart: start, covered: samples.count, result: result) }
+            slot.answer.withLock {
+                $0 = PartialAnswer(segmentStart: start, covered: samples.count, markedPartial: markedPartial, result: result)
+            }
             wake?.yield(.requestFinished)
         }
     }
@@ -173,7 +180,7 @@ final class SegmentedSession {
             }), let result = answer.result
         else { return }
         let transcription = try result.get()
-        self.latest = (answer.segmentStart, answer.covered, transcription)
+        self.latest = (answer.segmentStart, answer.covered, answer.markedPartial, transcription)
         let stillOpen: Bool
         if let closing {
             stillOpen = closing.start == answer.segmentStart && answer.covered < closing.speechEnd
@@ -192,7 +199,9 @@ final class SegmentedSession {
     ) async throws {
         try await self.collectPartial(from: &group, wait: true, closing: segment, emit: emit)
         let transcription: Transcription
-        let reused = self.latest.map { $0.segmentStart == segment.start && $0.covered >= segment.speechEnd } ?? false
+        // A marked partial's answer is not reused (the sidecar skipped its retry of a failed decode for it): the final
+        // is then decoded anew, as when no answer covered the speech.
+        let reused = self.latest.map { $0.segmentStart == segment.start && $0.covered >= segment.speechEnd && !$0.markedPartial } ?? false
         self.debug(
             "Segment closed",
             [

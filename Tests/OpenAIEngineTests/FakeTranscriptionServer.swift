@@ -7,7 +7,8 @@ import Synchronization
 /// in the multipart body and answers `verbose_json` whose text says how much of the speech it heard ("voiced 5120":
 /// the samples louder than ``voicedThreshold``), so a test can tell whether an answer heard a whole sentence. It
 /// records every request's audio length and the most requests it had in flight at once; `delay` is how long each
-/// answer takes, `failing` answers 500 instead.
+/// answer takes, `failing` answers 500 instead. A request marked as a partial (`realtime_voice_partial=true`) is
+/// answered "voiced N, partial", so that a test sees whether a final came from one.
 final class FakeTranscriptionServer: Sendable {
     struct Log: Sendable {
         var audioMilliseconds: [Int] = []
@@ -49,9 +50,10 @@ final class FakeTranscriptionServer: Sendable {
 
     private func answer(_ body: [UInt8]) async throws -> Response {
         let (milliseconds, voiced) = Self.audio(inMultipart: body)
+        let marked = Self.contains(#"name="realtime_voice_partial"\#r\#n\#r\#ntrue"#, in: body)
         self.log.withLock {
             $0.audioMilliseconds.append(milliseconds)
-            $0.markedPartial.append(Self.contains(#"name="realtime_voice_partial"\#r\#n\#r\#ntrue"#, in: body))
+            $0.markedPartial.append(marked)
             $0.inFlight += 1
             $0.maxInFlight = max($0.maxInFlight, $0.inFlight)
         }
@@ -61,9 +63,10 @@ final class FakeTranscriptionServer: Sendable {
             return Response(status: .internalServerError, body: .init(byteBuffer: ByteBuffer(string: #"{"error":{"message":"down"}}"#)))
         }
         let seconds = Double(milliseconds) / 1000
+        let text = marked ? "voiced \(voiced), partial" : "voiced \(voiced)"
         let json = """
-            {"task":"transcribe","language":"english","duration":\(seconds),"text":" voiced \(voiced)",\
-            "segments":[{"id":0,"seek":0,"start":0.0,"end":\(seconds),"text":" voiced \(voiced)","tokens":[1],\
+            {"task":"transcribe","language":"english","duration":\(seconds),"text":" \(text)",\
+            "segments":[{"id":0,"seek":0,"start":0.0,"end":\(seconds),"text":" \(text)","tokens":[1],\
             "temperature":0.0,"avg_logprob":-0.1,"compression_ratio":1.0,"no_speech_prob":0.01}],"words":[]}
             """
         var headers = HTTPFields()

@@ -133,7 +133,8 @@ struct SegmentedSessionTests {
         let finals = events.compactMap { event -> String? in if case .final(let s) = event { s.text } else { nil } }
         #expect(finals == wholeSentences)
         let marked = server.log.withLock { $0.markedPartial }
-        // Each sentence: partials while it is spoken, then the request at the end of its speech, which the final reuses.
+        // Each sentence: partials while it is spoken, then the request at the end of its speech, which the final reuses;
+        // `finals == wholeSentences` also says that no final is a marked partial's answer ("…, partial").
         #expect(marked.filter { !$0 }.count >= wholeSentences.count, "\(marked)")
         #expect(marked.contains(true) == marksPartials, "\(marked)")
     }
