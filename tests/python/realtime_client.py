@@ -26,10 +26,11 @@ def convert(pcm16k: bytes, fmt: str) -> bytes:
 
 
 def session_update(fmt: str = "pcm", turn_detection="server_vad", language: str | None = "en", model: str = "gpt-4o-transcribe",
-                   beta: bool = False, prompt: str | None = None) -> dict:
+                   beta: bool = False, prompt: str | None = None, keywords: list[str] | None = None) -> dict:
     """The `session` of an update in GA or beta shape; `turn_detection=None` is manual commit."""
     detection = {"type": turn_detection} if isinstance(turn_detection, str) else turn_detection
-    transcription = {"model": model, "language": language, **({"prompt": prompt} if prompt is not None else {})}
+    transcription = {"model": model, "language": language, **({"prompt": prompt} if prompt is not None else {}),
+                     **({"keywords": keywords} if keywords else {})}
     if beta:
         return {"input_audio_format": BETA_FORMATS[fmt], "input_audio_transcription": transcription, "turn_detection": detection}
     return {"type": "transcription",
@@ -39,7 +40,7 @@ def session_update(fmt: str = "pcm", turn_detection="server_vad", language: str 
 async def sdk_session(server: Server, audio: bytes, *, fmt: str = "pcm", turn_detection="server_vad", turns: list[int] | None = None,
                       beta: bool = False, language: str | None = "en", model: str = "gpt-4o-transcribe", chunk_ms: int = 100,
                       realtime: bool = True, tail_silence_ms: int = 1500, quiet_s: float = 2.0, timeout: float = 90,
-                      token: str = TOKEN) -> list[dict]:
+                      token: str = TOKEN, keywords: list[str] | None = None) -> list[dict]:
     """Streams `audio` (in `fmt`) through the openai SDK, paced in real time unless `realtime=False`, and returns every
     server event as a dict with `_at` (seconds from the first append). With manual commit, `turns` are the byte
     offsets to commit after (the end is always committed) and it returns at the last `completed`; with server VAD,
@@ -57,7 +58,7 @@ async def sdk_session(server: Server, audio: bytes, *, fmt: str = "pcm", turn_de
         else client.realtime.connect(extra_query={"intent": "transcription"})
     events: list[dict] = []
     async with connect as conn:
-        update = session_update(fmt, turn_detection, language, model, beta)
+        update = session_update(fmt, turn_detection, language, model, beta, keywords=keywords)
         if beta:
             await conn.transcription_session.update(session=update)
         else:

@@ -289,10 +289,13 @@ def test_openai_sdk_with_model_tencent(gateway, clean, speech):
 def test_realtime_api_with_model_tencent_gives_an_item_per_sentence(gateway, clean, two_sentences):
     """/v1/realtime on the tencent engine: the openai SDK, server VAD; the cloud's sentences become the items."""
     from realtime_client import convert, of_type, sdk_session, transcripts
-    events = asyncio.run(sdk_session(gateway, convert(two_sentences, "pcm"), model="tencent", language="zh", realtime=True))
+    events = asyncio.run(sdk_session(gateway, convert(two_sentences, "pcm"), model="tencent", language="zh", realtime=True,
+                                     keywords=["腾讯云", "语音"]))
     texts = transcripts(events)
     assert len(texts) == 2 and texts[0].startswith("第1句") and texts[1].startswith("第2句"), texts
     assert of_type(events, "input_audio_transcription.delta") and len(of_type(events, "speech_started")) == 2
     session = clean.wait_for_sessions(1)[0]
     # The client left without committing: the upstream session was closed (not ended with `end`), as a v1 client gone.
     assert session["params"]["engine_model_type"] == "16k_zh" and session["handshake_code"] == 0, session
+    # The session's keywords are Tencent's hotwords.
+    assert session["params"]["hotword_list"] == "腾讯云|10,语音|10", session["params"]

@@ -232,8 +232,7 @@ extension RealtimeSession {
         } catch {
             throw StreamSessionError.invalidAudio(error)
         }
-        let options = RecognitionOptions(
-            language: language, sampleRate: engineRate, parameters: settings.prompt.isEmpty ? [:] : ["prompt": settings.prompt])
+        let options = RecognitionOptions(language: language, sampleRate: engineRate, parameters: settings.engineParameters)
         let feed = EngineFeed(engine: engine, options: options, maxBuffered: self.limits.maxBufferedAudio, metrics: self.metrics)
         let turn = try state.withLockedValue { state throws(StreamSessionError) -> Turn in
             guard state.pendingTurns < Self.maxPendingTurns else { throw StreamSessionError.overloaded(behind: self.limits.maxBufferedAudio) }

@@ -47,6 +47,8 @@ struct RealtimeSettings: Sendable, Equatable {
     /// `transcription.language` as the client wrote it (ISO-639-1 or a BCP-47 tag); nil lets the engine choose.
     var language: String?
     var prompt = ""
+    /// `transcription.keywords` (GA, SDK 3.63): Tencent's hotwords; Whisper's prompt when there is none.
+    var keywords: [String] = []
     var turnDetection: TurnDetection? = Self.defaultTurnDetection
     var noiseReduction: String?
     var include: [String] = []
@@ -54,10 +56,21 @@ struct RealtimeSettings: Sendable, Equatable {
     /// Whether `other` changes how audio is taken or recognised (format, engine, language, prompt, turn detection).
     func changesAudio(_ other: RealtimeSettings) -> Bool {
         self.format != other.format || self.model != other.model || self.language != other.language || self.prompt != other.prompt
+            || self.keywords != other.keywords
             || (self.turnDetection == nil) != (other.turnDetection == nil)
     }
 
     var wantsLogprobs: Bool { self.include.contains(Self.logprobsInclude) }
+
+    /// What the engines take of the transcription settings: `prompt` (Whisper's prompt: the prompt, else the
+    /// keywords joined), `hotwords` (Tencent's hotword list: each keyword at weight 10).
+    var engineParameters: [String: String] {
+        var parameters: [String: String] = [:]
+        let prompt = self.prompt.isEmpty ? self.keywords.joined(separator: ", ") : self.prompt
+        if !prompt.isEmpty { parameters["prompt"] = prompt }
+        if !self.keywords.isEmpty { parameters["hotwords"] = self.keywords.map { "\($0)|10" }.joined(separator: ",") }
+        return parameters
+    }
 }
 
 // MARK: - Updates
@@ -147,7 +160,7 @@ extension RealtimeSettings {
         case nil:
             return
         case .some(nil):
-            (self.language, self.prompt) = (nil, "")
+            (self.language, self.prompt, self.keywords) = (nil, "", [])
         case .some(.some(let transcription)):
             try transcription.allowOnly(known)
             if let model = try transcription.string("model", maxLength: 200) { self.model = model }
@@ -158,8 +171,13 @@ extension RealtimeSettings {
                 self.language = first
             }
             if transcription["prompt"] != nil { self.prompt = try transcription.string("prompt", maxLength: 4_000) ?? "" }
-            if let keywords = try transcription.strings("keywords", maxCount: 100), !keywords.isEmpty, self.prompt.isEmpty {
-                self.prompt = keywords.joined(separator: ", ")
+            if let keywords = try transcription.strings("keywords", maxCount: 100) {
+                if let bad = keywords.first(where: { $0.isEmpty || $0.count > 30 || $0.contains(",") || $0.contains("|") }) {
+                    throw RealtimeEventError(
+                        .invalidValue, "A keyword must be 1 to 30 characters without ',' or '|'; got '\(bad.prefix(40))'.",
+                        param: transcription.param("keywords"))
+                }
+                self.keywords = keywords
             }
             _ = try transcription.string("delay")
         }
@@ -224,7 +242,11 @@ extension RealtimeSettings {
 extension RealtimeSettings {
     /// The full effective session, in the client's shape.
     func encoded(sessionID: String) -> JSONValue {
-        let transcription: JSONValue = ["model": .string(self.model), "language": self.language.json, "prompt": .string(self.prompt)]
+        var transcription: JSONValue = ["model": .string(self.model), "language": self.language.json, "prompt": .string(self.prompt)]
+        if self.shape == .ga, !self.keywords.isEmpty, case .object(var fields) = transcription {
+            fields["keywords"] = .array(self.keywords.map(JSONValue.string))
+            transcription = .object(fields)
+        }
         let noiseReduction: JSONValue = self.noiseReduction.map { ["type": .string($0)] } ?? .null
         let turnDetection: JSONValue
         switch self.turnDetection {
