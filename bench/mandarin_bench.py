@@ -327,11 +327,11 @@ def log_size(log: Path) -> int:
 # --- Recognition --------------------------------------------------------------------------------------------
 
 
-def recognize(port: int, wav: bytes, lang: str, engine: str | None = None) -> tuple[float, dict]:
-    """One-shot upload (multipart `audio`, `lang`, maybe `engine`): wall seconds, first byte sent to answer read,
-    and the answer's `data`."""
+def recognize(port: int, wav: bytes, lang: str, engine: str | None = None, **extra: str) -> tuple[float, dict]:
+    """One-shot upload (multipart `audio`, `lang`, maybe `engine`, and the `extra` fields): wall seconds, first byte
+    sent to answer read, and the answer's `data`."""
     boundary = uuid.uuid4().hex
-    fields = {"lang": lang, **({"engine": engine} if engine else {})}
+    fields = {"lang": lang, **({"engine": engine} if engine else {}), **extra}
     body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items())
     body += (f'--{boundary}\r\nContent-Disposition: form-data; name="audio"; filename="clip.wav"\r\n'
              f"Content-Type: audio/wav\r\n\r\n").encode() + wav + f"\r\n--{boundary}--\r\n".encode()

@@ -36,6 +36,10 @@ public struct OpenAIConfiguration: Sendable {
     /// (sidecars/whisper/README.md, rule 6): a partial is a preview, and its retries delayed the finals. Other
     /// servers do not know the field, so it is off for engine `openai`.
     public var marksPartials = false
+    /// Sends a session's hotwords in the form field `hotwords`, which the managed sidecar hands faster-whisper
+    /// (engine `whisper`). Other servers get them at the end of `prompt` instead, the one field OpenAI's API has
+    /// for context, so it is off for engine `openai`.
+    public var takesHotwords = false
 
     public static let defaultBaseURL = "https://api.openai.com/v1"
 

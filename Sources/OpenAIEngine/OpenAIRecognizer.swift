@@ -118,7 +118,7 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
         for piece in RecordingSplitter.pieces(samples, maxSamples: Self.maxPieceSeconds * rate, frameSamples: rate / 10) {
             let answer = try await self.requests.withResource { _ in
                 try await self.client.transcribe(
-                    samples[piece], sampleRate: rate, language: Self.isoLanguage(options.language), prompt: options.parameters["prompt"])
+                    samples[piece], sampleRate: rate, language: Self.isoLanguage(options.language), context: self.configuration.context(for: options))
             }
             let offset = piece.lowerBound * 1000 / rate
             segments += answer.segments(offsetMs: offset, durationMs: piece.count * 1000 / rate, firstIndex: segments.count)
@@ -150,7 +150,7 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
             segmenter: SpeechSegmenter(settings: settings, isSpeech: detector.isSpeech),
             sampleRate: rate,
             language: Self.isoLanguage(options.language),
-            prompt: options.parameters["prompt"],
+            context: self.configuration.context(for: options),
             partialIntervalSamples: Int(self.configuration.partialInterval.milliseconds) * rate / 1000
         )
         try await onStart()

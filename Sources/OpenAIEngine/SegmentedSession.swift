@@ -38,7 +38,7 @@ final class SegmentedSession {
     private var segmenter: SpeechSegmenter
     private let sampleRate: Int
     private let language: String?
-    private let prompt: String?
+    private let context: TranscriptionContext
     private let partialIntervalSamples: Int
 
     private let slot = PartialSlot()
@@ -55,12 +55,15 @@ final class SegmentedSession {
     /// and was decoded as a final would be.
     private var latest: (segmentStart: Int, covered: Int, markedPartial: Bool, transcription: Transcription)?
 
-    init(recognizer: OpenAIRecognizer, segmenter: SpeechSegmenter, sampleRate: Int, language: String?, prompt: String?, partialIntervalSamples: Int) {
+    init(
+        recognizer: OpenAIRecognizer, segmenter: SpeechSegmenter, sampleRate: Int, language: String?, context: TranscriptionContext,
+        partialIntervalSamples: Int
+    ) {
         self.recognizer = recognizer
         self.segmenter = segmenter
         self.sampleRate = sampleRate
         self.language = language
-        self.prompt = prompt
+        self.context = context
         self.partialIntervalSamples = max(1, partialIntervalSamples)
     }
 
@@ -135,7 +138,7 @@ final class SegmentedSession {
         self.requestedLength = open.samples.count
         self.requestedSpeechEnd = open.speechEnd
         let (client, requests, slot, wake) = (self.recognizer.client, self.recognizer.requests, self.slot, self.wake)
-        let (samples, start, rate, language, prompt) = (Array(open.samples), open.start, self.sampleRate, self.language, self.prompt)
+        let (samples, start, rate, language, context) = (Array(open.samples), open.start, self.sampleRate, self.language, self.context)
         // At the likely end of the speech the answer is most likely the final's: decoded as one.
         let preview = grown
         let markedPartial = preview && self.recognizer.configuration.marksPartials
@@ -147,7 +150,7 @@ final class SegmentedSession {
             if let held {
                 do throws(RecognitionError) {
                     result = .success(
-                        try await client.transcribe(samples[...], sampleRate: rate, language: language, prompt: prompt, partial: preview))
+                        try await client.transcribe(samples[...], sampleRate: rate, language: language, context: context, partial: preview))
                 } catch {
                     result = .failure(error)
                 }
@@ -212,10 +215,10 @@ final class SegmentedSession {
         if reused, let latest = self.latest {
             transcription = latest.transcription
         } else {
-            let (client, rate, language, prompt) = (self.recognizer.client, self.sampleRate, self.language, self.prompt)
+            let (client, rate, language, context) = (self.recognizer.client, self.sampleRate, self.language, self.context)
             let samples = segment.samples
             transcription = try await self.recognizer.requests.withResource { _ in
-                try await client.transcribe(samples, sampleRate: rate, language: language, prompt: prompt)
+                try await client.transcribe(samples, sampleRate: rate, language: language, context: context)
             }
         }
         let sentPartial = !self.lastPartialText.isEmpty

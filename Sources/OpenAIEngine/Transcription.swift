@@ -101,3 +101,24 @@ extension String {
         return String(slice)
     }
 }
+
+/// What a request tells the transcription server besides the audio and language: `prompt` (context the model
+/// continues from) and, for the managed sidecar, `hotwords`.
+struct TranscriptionContext: Sendable, Equatable {
+    var prompt: String?
+    var hotwords: String?
+
+    static let none = TranscriptionContext(prompt: nil, hotwords: nil)
+}
+
+extension OpenAIConfiguration {
+    /// A session's prompt and hotwords as this upstream takes them: hotwords in their own field for the sidecar
+    /// (``OpenAIConfiguration/takesHotwords``), else after the prompt. Weights are dropped: Whisper has none.
+    func context(for options: RecognitionOptions) -> TranscriptionContext {
+        let prompt = options.parameters["prompt"].flatMap { $0.isEmpty ? nil : $0 }
+        let phrases = options.hotwords.isEmpty ? nil : options.hotwords.map(\.phrase).joined(separator: ", ")
+        if self.takesHotwords { return TranscriptionContext(prompt: prompt, hotwords: phrases) }
+        let joined = [prompt, phrases].compactMap { $0 }.joined(separator: " ")
+        return TranscriptionContext(prompt: joined.isEmpty ? nil : joined, hotwords: nil)
+    }
+}

@@ -37,13 +37,13 @@ final class TranscriptionClient: Sendable {
     /// Transcribes PCM at `sampleRate`. `language` is an ISO-639-1 code or nil (the server detects it). `partial`:
     /// the audio is speech still going on (marked as such when ``OpenAIConfiguration/marksPartials``).
     func transcribe(
-        _ samples: ArraySlice<Int16>, sampleRate: Int, language: String?, prompt: String?, partial: Bool = false
+        _ samples: ArraySlice<Int16>, sampleRate: Int, language: String?, context: TranscriptionContext, partial: Bool = false
     ) async throws(RecognitionError) -> Transcription {
         let wav = WAVFile.bytes(samples, sampleRate: sampleRate)
         var verbose = self.verboseSupported.load(ordering: .relaxed)
         var attempt = 1
         while true {
-            let outcome = await self.post(wav: wav, language: language, prompt: prompt, partial: partial, verbose: verbose)
+            let outcome = await self.post(wav: wav, language: language, context: context, partial: partial, verbose: verbose)
             switch outcome {
             case .success(let transcription):
                 return transcription
@@ -79,7 +79,7 @@ final class TranscriptionClient: Sendable {
         case failed(RecognitionError)
     }
 
-    private func post(wav: [UInt8], language: String?, prompt: String?, partial: Bool, verbose: Bool) async -> Outcome {
+    private func post(wav: [UInt8], language: String?, context: TranscriptionContext, partial: Bool, verbose: Bool) async -> Outcome {
         let boundary = "realtime-voice-\(UInt64.random(in: 0...UInt64.max))"
         var request = HTTPClientRequest(url: self.configuration.transcriptionsURL)
         request.method = .POST
@@ -89,7 +89,8 @@ final class TranscriptionClient: Sendable {
             request.headers.add(name: "Authorization", value: "Bearer \(key)")
         }
         do {
-            request.body = .bytes(try self.form(wav: wav, language: language, prompt: prompt, partial: partial, verbose: verbose, boundary: boundary))
+            request.body = .bytes(
+                try self.form(wav: wav, language: language, context: context, partial: partial, verbose: verbose, boundary: boundary))
         } catch {
             return .failed(RecognitionError(code: .engineFailed, message: "The transcription request could not be encoded."))
         }
@@ -123,7 +124,9 @@ final class TranscriptionClient: Sendable {
         }
     }
 
-    private func form(wav: [UInt8], language: String?, prompt: String?, partial: Bool, verbose: Bool, boundary: String) throws -> ByteBuffer {
+    private func form(
+        wav: [UInt8], language: String?, context: TranscriptionContext, partial: Bool, verbose: Bool, boundary: String
+    ) throws -> ByteBuffer {
         func field(_ name: String, _ value: String) -> MultipartPart {
             MultipartPart(headers: ["Content-Disposition": "form-data; name=\"\(name)\""], body: value)
         }
@@ -136,7 +139,8 @@ final class TranscriptionClient: Sendable {
             field("temperature", "0"),
         ]
         if let language, !language.isEmpty { parts.append(field("language", language)) }
-        if let prompt, !prompt.isEmpty { parts.append(field("prompt", prompt)) }
+        if let prompt = context.prompt, !prompt.isEmpty { parts.append(field("prompt", prompt)) }
+        if let hotwords = context.hotwords, !hotwords.isEmpty { parts.append(field("hotwords", hotwords)) }
         if partial, self.configuration.marksPartials { parts.append(field("realtime_voice_partial", "true")) }
         if verbose {
             parts.append(field("response_format", "verbose_json"))

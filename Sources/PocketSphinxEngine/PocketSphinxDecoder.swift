@@ -24,6 +24,8 @@ final class PocketSphinxDecoder: @unchecked Sendable {
     /// Samples fed since the decoder was created: PocketSphinx numbers frames from its creation.
     private var samplesFed = 0
     private var stream = StreamState()
+    /// Words a session's hotwords added (``add(_:)``): the decoder is not lent again, a fresh one replaces it.
+    private(set) var hasSessionWords = false
 
     let sampleRate: Int
 
@@ -72,6 +74,43 @@ final class PocketSphinxDecoder: @unchecked Sendable {
     deinit {
         ps_free(self.handle)
         self.arguments.forEach { free($0) }
+    }
+
+    /// The language model's words and the dictionary's pronunciations, for ``PocketSphinxVocabulary``.
+    func vocabulary() throws -> PocketSphinxVocabulary {
+        guard let path = cmd_ln_str_r(ps_get_config(self.handle), "-dict").map({ String(cString: $0) }),
+            let text = try? String(contentsOfFile: path, encoding: .utf8)
+        else {
+            throw RecognitionError.engineFailed("PocketSphinx's dictionary could not be read for hotwords.")
+        }
+        var pronunciations: [String: String] = [:]
+        pronunciations.reserveCapacity(140_000)
+        for line in text.split(separator: "\n") {
+            guard let space = line.firstIndex(of: " ") else { continue }
+            let word = line[..<space]
+            if word.contains("(") { continue }  // an alternate pronunciation, `word(2)`
+            pronunciations[String(word)] = String(line[line.index(after: space)...].drop { $0 == " " })
+        }
+        // The model's word ids are not 0..<unigrams (the set numbers them its own way): ask it about each word.
+        var modelWords = Set<String>()
+        if let search = ps_get_search(self.handle), let model = ps_get_lm(self.handle, search) {
+            let unknown = ngram_unknown_wid(model)
+            for word in pronunciations.keys where ngram_wid(model, word) != unknown {
+                modelWords.insert(word)
+            }
+        }
+        return PocketSphinxVocabulary(modelWords: modelWords, pronunciations: pronunciations)
+    }
+
+    /// Adds a session's words (outside an utterance). Returns the spellings PocketSphinx refused.
+    func add(_ additions: [PocketSphinxVocabulary.Addition]) -> [String] {
+        self.abortSession()
+        var refused: [String] = []
+        for addition in additions {
+            self.hasSessionWords = true
+            if ps_add_word(self.handle, addition.spelling, addition.phones, 1) < 0 { refused.append(addition.spelling) }
+        }
+        return refused
     }
 
     /// Start a new session: the cepstral mean is reset, so a result depends on the session's audio only.

@@ -18,6 +18,8 @@ public final class PocketSphinxRecognizer: SpeechRecognizer, CapacityReporting, 
     private let threadPool: NIOThreadPool
     private let pool: LendingPool<PocketSphinxDecoder>
     private let ready = Atomic<Bool>(false)
+    /// Read from the first decoder at load, for hotwords.
+    private let vocabulary = LoadedOnce<PocketSphinxVocabulary>()
     private let logger: Logger
 
     public init(configuration: PocketSphinxConfiguration, logger: Logger) {
@@ -50,9 +52,14 @@ public final class PocketSphinxRecognizer: SpeechRecognizer, CapacityReporting, 
     public func load() async throws {
         let clock = ContinuousClock()
         let start = clock.now
-        for _ in 0..<max(1, self.configuration.poolSize) {
+        for index in 0..<max(1, self.configuration.poolSize) {
             let configuration = self.configuration
             let decoder = try await self.threadPool.runIfActive { try PocketSphinxDecoder(configuration: configuration) }
+            if index == 0 {
+                let started = clock.now
+                await self.vocabulary.set(try await self.threadPool.runIfActive { try decoder.vocabulary() })
+                self.logger.debug("PocketSphinx vocabulary read for hotwords", metadata: ["engine.load_time": "\(clock.now - started)"])
+            }
             await self.pool.add(decoder)
         }
         self.ready.store(true, ordering: .releasing)
@@ -83,17 +90,59 @@ public final class PocketSphinxRecognizer: SpeechRecognizer, CapacityReporting, 
         onStart: @Sendable () async throws -> Void,
         emit: @Sendable (RecognitionEvent) async throws -> Void
     ) async throws where Audio.Element == [Int16] {
+        let additions = options.hotwords.isEmpty ? [] : await self.vocabulary.value.plan(for: options.hotwords).additions
         // A session that throws leaves the decoder mid-utterance: the next session's beginSession() discards that.
-        try await self.pool.withResource { decoder in
-            try await self.threadPool.runIfActive { try decoder.beginSession() }
-            try await onStart()
-            for try await chunk in audio where !chunk.isEmpty {
-                for event in try await self.threadPool.runIfActive({ try decoder.process(chunk) }) {
-                    try await emit(event)
-                }
-            }
-            for event in try await self.threadPool.runIfActive({ try decoder.finishSession() }) {
+        let decoder = try await self.pool.acquire()
+        do {
+            try await self.recognize(audio, on: decoder, adding: additions, onStart: onStart, emit: emit)
+            await self.giveBack(decoder)
+        } catch {
+            await self.giveBack(decoder)
+            throw error
+        }
+    }
+
+    private func recognize<Audio: AsyncSequence & Sendable>(
+        _ audio: Audio,
+        on decoder: PocketSphinxDecoder,
+        adding additions: [PocketSphinxVocabulary.Addition],
+        onStart: @Sendable () async throws -> Void,
+        emit: @Sendable (RecognitionEvent) async throws -> Void
+    ) async throws where Audio.Element == [Int16] {
+        if !additions.isEmpty {
+            let refused = try await self.threadPool.runIfActive { decoder.add(additions) }
+            if !refused.isEmpty { self.logger.warning("PocketSphinx refused hotwords", metadata: ["hotwords.refused": "\(refused.count)"]) }
+        }
+        try await self.threadPool.runIfActive { try decoder.beginSession() }
+        try await onStart()
+        for try await chunk in audio where !chunk.isEmpty {
+            for event in try await self.threadPool.runIfActive({ try decoder.process(chunk) }) {
                 try await emit(event)
+            }
+        }
+        for event in try await self.threadPool.runIfActive({ try decoder.finishSession() }) {
+            try await emit(event)
+        }
+    }
+
+    /// Hotwords PocketSphinx does nothing with: phrases of words it knows (it has no weights), words without a
+    /// pronunciation, anything not English. Words it lacks are added for the session.
+    public func ignoredHotwords(_ hotwords: [Hotword]) async -> [IgnoredHotword] {
+        await self.vocabulary.value.plan(for: hotwords).ignored
+    }
+
+    /// A decoder back to the pool, unless a session's words were added to it: then a fresh one takes its place
+    /// (~0.3 s on the thread pool, after the session has ended), so no session hears another's hotwords.
+    private func giveBack(_ decoder: PocketSphinxDecoder) async {
+        guard decoder.hasSessionWords else { return await self.pool.release(decoder) }
+        let (pool, threadPool, configuration, logger) = (self.pool, self.threadPool, self.configuration, self.logger)
+        Task {
+            do {
+                let fresh = try await threadPool.runIfActive { try PocketSphinxDecoder(configuration: configuration) }
+                await pool.release(fresh)
+            } catch {
+                logger.warning("A fresh PocketSphinx decoder could not be made; the one with a session's words is reused")
+                await pool.release(decoder)
             }
         }
     }

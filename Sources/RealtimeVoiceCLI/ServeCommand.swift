@@ -6,6 +6,7 @@ import OpenAIEngine
 import PocketSphinxEngine
 import RealtimeVoiceServer
 import ServiceLifecycle
+import SpeechEngine
 import UnixSignals
 import WhisperSidecar
 
@@ -275,6 +276,30 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Flag(help: "Serve GET /metrics without a token. [env: REALTIME_VOICE_PUBLIC_METRICS=1]")
     var publicMetrics = false
+
+    @Option(
+        help: """
+            A file of hotwords every session gets, merged with its own (one 'phrase[|weight[|pronunciation]]' a line, '#' comments). \
+            [env: REALTIME_VOICE_HOTWORDS_FILE]
+            """
+    )
+    var hotwordsFile: String?
+
+    @Option(
+        help: """
+            Most hotwords a session may have, the server's included; more is refused invalid_hotwords. \
+            [env: REALTIME_VOICE_MAX_HOTWORDS] (default: \(ServeDefaults.hotwordLimits.maxCount))
+            """
+    )
+    var maxHotwords: Int?
+
+    @Option(
+        help: """
+            Longest hotword phrase in characters. \
+            [env: REALTIME_VOICE_MAX_HOTWORD_LENGTH] (default: \(ServeDefaults.hotwordLimits.maxLength))
+            """
+    )
+    var maxHotwordLength: Int?
 
     @Option(
         help: "Log format: text (key=value) or json (one object per line). [env: REALTIME_VOICE_LOG_FORMAT] (default: \(ServeDefaults.logFormat))")

@@ -1,6 +1,7 @@
 import OpenAIEngine
 import PocketSphinxEngine
 import RealtimeVoiceServer
+import SpeechEngine
 import WhisperSidecar
 
 /// The defaults of `serve`, each read from the one place that defines it (the configuration types' initialisers),
@@ -12,6 +13,7 @@ enum ServeDefaults {
     static let pocketSphinx = PocketSphinxConfiguration()
     static let openAI = OpenAIConfiguration()
     static let whisper = WhisperSidecarConfiguration()
+    static let hotwordLimits = HotwordLimits()
     /// `serve`'s default engine (the configuration's own, pocketsphinx, is what the Swift tests build).
     static let engine = "whisper"
     static let logLevel = "info"

@@ -5,6 +5,7 @@ import Logging
 import OpenAIEngine
 import PocketSphinxEngine
 import RealtimeVoiceServer
+import SpeechEngine
 import TencentEngine
 import WhisperSidecar
 
@@ -104,6 +105,7 @@ struct ServeSettings {
         let streaming = try Self.segmentedStreaming(
             command: command, lookup: lookup, endpoint: .milliseconds(Int64(endpoint)), queueTimeout: queueTimeout)
         configuration.openAI = try Self.openAI(command: command, lookup: lookup, streaming: streaming)
+        (configuration.hotwords, configuration.hotwordLimits) = try Self.hotwords(command: command, lookup: lookup)
         if configuration.engine == "openai", configuration.openAI == nil {
             throw ValidationError(
                 "--engine openai: set --openai-base-url / OPENAI_BASE_URL (a local server) or --openai-api-key / OPENAI_API_KEY (OpenAI itself).")
@@ -132,6 +134,29 @@ struct ServeSettings {
 
     /// Tencent Cloud ASR from the environment: on when its credentials are set (then sessions may choose
     /// `engine=tencent`); required when it is the default engine.
+    /// The server's hotword list (`--hotwords-file`), checked like a session's, and the limits on a session's.
+    static func hotwords(command: ServeCommand, lookup: SettingLookup) throws -> ([Hotword], HotwordLimits) {
+        let limits = HotwordLimits(
+            maxCount: try lookup.value(command.maxHotwords, "REALTIME_VOICE_MAX_HOTWORDS", Int.init) ?? ServeDefaults.hotwordLimits.maxCount,
+            maxLength: try lookup.value(command.maxHotwordLength, "REALTIME_VOICE_MAX_HOTWORD_LENGTH", Int.init)
+                ?? ServeDefaults.hotwordLimits.maxLength
+        )
+        guard limits.maxCount >= 0, limits.maxLength >= 1 else {
+            throw ValidationError("--max-hotwords must be 0 or more and --max-hotword-length at least 1.")
+        }
+        guard let path = try lookup.value(command.hotwordsFile, "REALTIME_VOICE_HOTWORDS_FILE", { $0 }), !path.isEmpty else {
+            return ([], limits)
+        }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ValidationError("--hotwords-file \(path) cannot be read as UTF-8 text.")
+        }
+        do {
+            return (try Hotword.parseList(text, limits: limits), limits)
+        } catch {
+            throw ValidationError("--hotwords-file \(path): \(error.message)")
+        }
+    }
+
     static func tencent(environment: [String: String], selected: Bool) throws -> TencentConfiguration? {
         let credentials: TencentCredentials
         switch TencentCredentials.from(environment: environment) {

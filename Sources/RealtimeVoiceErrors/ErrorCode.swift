@@ -55,6 +55,7 @@ extension ErrorCode {
     public static let invalidParameter = Self("invalid_parameter", http: 400, close: nil)
     public static let unknownEngine = Self("unknown_engine", http: 400, close: nil)
     public static let unsupportedLanguage = Self("unsupported_language", http: 400, close: nil)
+    public static let invalidHotwords = Self("invalid_hotwords", http: 400, close: nil)
 
     // MARK: Uploads
 
@@ -115,7 +116,7 @@ extension ErrorCode {
     /// Every code, in the order the README lists them.
     public static let all: [ErrorCode] = [
         .unauthorized, .notFound, .methodNotAllowed, .badRequest, .websocketUpgradeRequired, .invalidUpgrade, .invalidParameter,
-        .unknownEngine, .unsupportedLanguage, .invalidMultipart, .invalidBody, .missingAudio, .audioTooLarge, .payloadTooLarge,
+        .unknownEngine, .unsupportedLanguage, .invalidHotwords, .invalidMultipart, .invalidBody, .missingAudio, .audioTooLarge, .payloadTooLarge,
         .audioTooLong, .unsupportedFormat, .undecodableAudio, .invalidMessage, .invalidAudio, .frameTooLarge, .overloaded,
         .idleTimeout, .maxDuration, .invalidEvent, .unsupportedEvent, .invalidType, .invalidValue, .unknownParameter,
         .missingRequiredParameter, .inputAudioBufferCommitEmpty, .sessionUpdateDuringTurn, .eventTooLarge, .busy, .engineUnavailable, .engineFailed,

@@ -33,7 +33,9 @@ public enum Gateway {
         let openAI = configuration.openAI.map { OpenAIRecognizer(configuration: $0, logger: logger) }
         let (sidecar, whisper) = try await Self.whisper(configuration, logger: logger)
         let otherEngines: [any SpeechRecognizer] = [whisper as (any SpeechRecognizer)?, tencent, openAI].compactMap { $0 }
-        let engines = EngineRegistry([pocketSphinx] + otherEngines, defaultName: configuration.engine)
+        let engines = EngineRegistry(
+            [pocketSphinx] + otherEngines, defaultName: configuration.engine, hotwords: configuration.hotwords,
+            hotwordLimits: configuration.hotwordLimits)
         guard engines.defaultEngine != nil else {
             throw ConfigurationError(description: "Unknown engine '\(configuration.engine)'; available: \(engines.names.joined(separator: ", ")).")
         }
@@ -111,6 +113,7 @@ public enum Gateway {
         engine.maxConcurrentRequests = sidecarConfiguration.maxConcurrent
         engine.maxStreams = sidecarConfiguration.maxStreams
         engine.marksPartials = true
+        engine.takesHotwords = true
         return (sidecar, OpenAIRecognizer(name: "whisper", configuration: engine, upstream: sidecar, logger: logger))
     }
 }

@@ -52,11 +52,14 @@ public struct RecognitionOptions: Sendable, Equatable {
     /// Engine-specific parameters from the session's query or form (e.g. Tencent's `hotwords`); an engine uses
     /// the ones it documents and ignores the others.
     public var parameters: [String: String]
+    /// Phrases to favour, the server's list and the session's merged (``Hotword``).
+    public var hotwords: [Hotword]
 
-    public init(language: String = "en-US", sampleRate: Int? = nil, parameters: [String: String] = [:]) {
+    public init(language: String = "en-US", sampleRate: Int? = nil, parameters: [String: String] = [:], hotwords: [Hotword] = []) {
         self.language = language
         self.sampleRate = sampleRate
         self.parameters = parameters
+        self.hotwords = hotwords
     }
 }
 

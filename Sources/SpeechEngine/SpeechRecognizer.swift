@@ -20,6 +20,9 @@ public protocol SpeechRecognizer: Sendable {
     var defaultLanguage: String { get }
     /// The rate this engine wants a session's PCM at, given the client's rate (default: ``sampleRate``).
     func sampleRate(forInput inputRate: Int) -> Int
+    /// The hotwords of a session this engine will not use, each with the reason, known before any audio
+    /// (default: none, for engines that pass every hotword on).
+    func ignoredHotwords(_ hotwords: [Hotword]) async -> [IgnoredHotword]
 
     /// Recognise one stream.
     ///
@@ -45,6 +48,8 @@ extension SpeechRecognizer {
     public func sampleRate(forInput inputRate: Int) -> Int { self.sampleRate }
 
     public var state: EngineState { self.isReady ? .ready : .loading }
+
+    public func ignoredHotwords(_ hotwords: [Hotword]) async -> [IgnoredHotword] { [] }
 
     public var defaultLanguage: String { LanguageTag.defaultTag }
 }

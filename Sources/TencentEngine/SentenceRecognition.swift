@@ -40,13 +40,13 @@ struct SentenceRecognition: Sendable {
 
     /// Form fields passed through, by our name → Tencent's.
     static let passThrough: [String: String] = [
-        "hotwords": "HotwordList", "hotword_id": "HotwordId", "customization_id": "CustomizationId",
+        "hotword_id": "HotwordId", "customization_id": "CustomizationId",
         "filter_dirty": "FilterDirty", "filter_modal": "FilterModal", "filter_punc": "FilterPunc", "convert_num_mode": "ConvertNumMode",
     ]
 
     /// Recognises one piece (≤ 60 s of 16-bit PCM at `sampleRate`); times relative to the piece.
     func recognize(
-        _ samples: ArraySlice<Int16>, sampleRate: Int, model: String, parameters: [String: String]
+        _ samples: ArraySlice<Int16>, sampleRate: Int, model: String, parameters: [String: String], hotwords: [Hotword] = []
     ) async throws(UpstreamFailure) -> (text: String, words: [RecognizedWord], durationMs: Int) {
         var pcm = Data(capacity: samples.count * 2)
         for sample in samples { withUnsafeBytes(of: sample.littleEndian) { pcm.append(contentsOf: $0) } }
@@ -58,6 +58,7 @@ struct SentenceRecognition: Sendable {
             guard let value = parameters[ours], !value.isEmpty else { continue }
             body[theirs] = Int(value).map { $0 as Any } ?? value
         }
+        if !hotwords.isEmpty { body["HotwordList"] = hotwords.map(\.weighted).joined(separator: ",") }
         guard let json = try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys]) else {
             throw .failed("The SentenceRecognition request could not be encoded.")
         }

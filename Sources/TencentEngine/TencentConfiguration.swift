@@ -73,9 +73,10 @@ public struct TencentConfiguration: Sendable {
         return models
     }
 
-    /// Session query parameters passed through to Tencent, by our name → Tencent's.
+    /// Session query parameters passed through to Tencent, by our name → Tencent's (hotwords are the session's
+    /// ``RecognitionOptions/hotwords``, sent as `hotword_list`).
     static let passThrough: [String: String] = [
-        "hotwords": "hotword_list", "hotword_id": "hotword_id", "customization_id": "customization_id",
+        "hotword_id": "hotword_id", "customization_id": "customization_id",
         "replace_text_id": "replace_text_id", "filter_dirty": "filter_dirty", "filter_modal": "filter_modal",
         "filter_punc": "filter_punc", "convert_num_mode": "convert_num_mode", "word_info": "word_info",
         "vad_silence_time": "vad_silence_time", "max_speak_time": "max_speak_time",

@@ -55,6 +55,7 @@ public final class TencentRecognizer: SpeechRecognizer {
         for (ours, theirs) in TencentConfiguration.passThrough {
             if let value = options.parameters[ours], !value.isEmpty { query[theirs] = value }
         }
+        if !options.hotwords.isEmpty { query["hotword_list"] = options.hotwords.map(\.weighted).joined(separator: ",") }
         return query
     }
 
@@ -116,7 +117,8 @@ extension TencentRecognizer: RecordingRecognizer {
             let offset = piece.lowerBound * 1000 / rate
             let answer: (text: String, words: [RecognizedWord], durationMs: Int)
             do {
-                answer = try await self.sentences.recognize(samples[piece], sampleRate: rate, model: model, parameters: options.parameters)
+                answer = try await self.sentences.recognize(
+                    samples[piece], sampleRate: rate, model: model, parameters: options.parameters, hotwords: options.hotwords)
             } catch {
                 throw error.recognitionError
             }

@@ -101,3 +101,22 @@ struct TranscriptionTests {
         #expect(await pool.tryAcquire() == 7)
     }
 }
+
+@Suite("A session's prompt and hotwords as the upstream takes them")
+struct TranscriptionContextTests {
+    static func context(takesHotwords: Bool, prompt: String?, hotwords: [Hotword]) -> TranscriptionContext {
+        var configuration = OpenAIConfiguration(baseURL: "http://127.0.0.1:9/v1")
+        configuration.takesHotwords = takesHotwords
+        let options = RecognitionOptions(language: "zh-CN", parameters: prompt.map { ["prompt": $0] } ?? [:], hotwords: hotwords)
+        return configuration.context(for: options)
+    }
+
+    @Test("the sidecar gets them in their own field; another server at the end of the prompt; weights dropped")
+    func hotwords() {
+        let hotwords = [Hotword(phrase: "腾讯云", weight: 11), Hotword(phrase: "小程序")]
+        #expect(Self.context(takesHotwords: true, prompt: "会议记录。", hotwords: hotwords) == .init(prompt: "会议记录。", hotwords: "腾讯云, 小程序"))
+        #expect(Self.context(takesHotwords: false, prompt: "会议记录。", hotwords: hotwords) == .init(prompt: "会议记录。 腾讯云, 小程序", hotwords: nil))
+        #expect(Self.context(takesHotwords: false, prompt: nil, hotwords: hotwords) == .init(prompt: "腾讯云, 小程序", hotwords: nil))
+        #expect(Self.context(takesHotwords: true, prompt: "", hotwords: []) == .none)
+    }
+}

@@ -1,3 +1,4 @@
+import SpeechEngine
 import Testing
 
 @testable import TencentEngine
@@ -60,9 +61,12 @@ struct PacingTests {
         )
         #expect(recognizer.supports(language: "zh-CN") && recognizer.supports(language: "zh-TW") && recognizer.supports(language: "yue"))
         #expect(!recognizer.supports(language: "xx"))
-        let zh = recognizer.parameters(for: .init(language: "zh-CN", parameters: ["hotwords": "腾讯|10", "unknown": "x"]), sampleRate: 16_000)
+        let hotwords = [Hotword(phrase: "腾讯"), Hotword(phrase: "语音识别", weight: 100)]
+        let zh = recognizer.parameters(
+            for: .init(language: "zh-CN", parameters: ["hotword_id": "abc", "unknown": "x"], hotwords: hotwords), sampleRate: 16_000)
         #expect(zh["engine_model_type"] == "16k_zh" && zh["voice_format"] == "1" && zh["needvad"] == "1")
-        #expect(zh["hotword_list"] == "腾讯|10" && zh["unknown"] == nil)
+        #expect(zh["hotword_list"] == "腾讯|10,语音识别|100" && zh["hotword_id"] == "abc" && zh["unknown"] == nil)
+        #expect(recognizer.parameters(for: .init(language: "zh-CN"), sampleRate: 16_000)["hotword_list"] == nil)
         #expect(recognizer.parameters(for: .init(language: "zh-CN"), sampleRate: 8_000)["engine_model_type"] == "8k_zh")
         let en8k = recognizer.parameters(for: .init(language: "en-US"), sampleRate: 8_000)
         #expect(en8k["engine_model_type"] == "16k_en" && en8k["input_sample_rate"] == "8000")

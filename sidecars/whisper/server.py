@@ -272,6 +272,9 @@ class Sidecar:
         options = dict(
             language=language or ("en" if not self.multilingual else None),
             initial_prompt=form.get("prompt") or None,
+            # The gateway's hotwords for this session (phrases separated by ", "): faster-whisper puts them before
+            # the prompt, as text the model continues from (README, "Hotwords").
+            hotwords=(form.get("hotwords") or "").strip() or None,
             temperature=[temperature],  # one value: no fallback ladder, so the default decoding is deterministic
             beam_size=self.args.beam_size,
             word_timestamps="word" in granularities,
@@ -280,9 +283,12 @@ class Sidecar:
         )
         if not self.args.no_guards:
             prompt_tokens = 4  # <|startoftranscript|> <|language|> <|transcribe|> and a timestamp or <|notimestamps|>
-            if options["initial_prompt"]:
-                encoded = self.model.hf_tokenizer.encode(" " + options["initial_prompt"].strip(), add_special_tokens=False)
-                prompt_tokens += 1 + min(len(encoded.ids), guards.MAX_TOKENS // 2 - 1)  # <|startofprev|> + prompt
+            context = [text for text in (options["hotwords"], options["initial_prompt"]) if text]
+            if context:
+                prompt_tokens += 1  # <|startofprev|>
+            for text in context:  # faster-whisper cuts each to half the context
+                encoded = self.model.hf_tokenizer.encode(" " + text.strip(), add_special_tokens=False)
+                prompt_tokens += min(len(encoded.ids), guards.MAX_TOKENS // 2 - 1)
             options["prompt_tokens"] = prompt_tokens  # max_new_tokens is set once the audio's length is known
             # The gateway's mark on a partial (speech still going on): one decoding, no rule-6 retry.
             options["retry_wrong_script"] = (form.get("realtime_voice_partial") or "").strip().lower() != "true"

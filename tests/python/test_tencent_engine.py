@@ -77,7 +77,7 @@ def url(gateway, **query) -> str:
 
 @pytest.mark.slow
 def test_live_stream_maps_results_and_is_signed_and_paced(gateway, clean, two_sentences):
-    events, close_code, headers = asyncio.run(stream(url(gateway, hotwords="腾讯云|10,语音|5"), two_sentences))
+    events, close_code, headers = asyncio.run(stream(url(gateway, hotwords="腾讯云,语音|5"), two_sentences))
     types = [e["type"] for e in events]
     assert types[0] == "ready" and events[0]["engine"] == "tencent", events
     assert types[-1] == "completed" and close_code == 1000, events
@@ -91,7 +91,7 @@ def test_live_stream_maps_results_and_is_signed_and_paced(gateway, clean, two_se
     assert session["end"] == "final" and session["handshake_code"] == 0, session
     params = session["params"]
     assert params["voice_format"] == "1" and params["needvad"] == "1" and params["engine_model_type"] == "16k_zh"
-    assert params["hotword_list"] == "腾讯云|10,语音|5"
+    assert params["hotword_list"] == "腾讯云|10,语音|5"  # an entry without a weight gets 10
     assert session["frame_bytes_max"] == 1280 and session["max_rate"] <= 2.0, session
     # Nothing of the key pair reached the client.
     seen = json.dumps(events, ensure_ascii=False) + json.dumps(headers)
@@ -232,6 +232,8 @@ def test_upload_goes_to_sentence_recognition_signed_with_tc3(gateway, clean, spe
     assert answer["data"]["text"].startswith("第1句") and answer["data"]["segments"][0]["end_ms"] > 500
     requests = clean.api_requests()
     assert len(requests) == 1 and requests[0].get("error") is None, requests
+    assert requests[0]["body"]["HotwordList"] == "腾讯云|10", requests[0]["body"]
+    assert "hotwords_ignored" not in answer["data"]  # Tencent uses every hotword
     assert clean.wait_for_sessions(0) == []  # no real-time session was used
     seen = json.dumps(answer, ensure_ascii=False)
     assert DEFAULT_SECRET_ID not in seen and DEFAULT_SECRET_KEY not in seen

@@ -1,6 +1,7 @@
 import Foundation
 import OpenAIEngine
 import PocketSphinxEngine
+import SpeechEngine
 import TencentEngine
 import WhisperSidecar
 
@@ -32,6 +33,10 @@ public struct GatewayConfiguration: Sendable {
     public var drainTime: Duration
     /// `/metrics` without a token (`--public-metrics`).
     public var publicMetrics: Bool
+    /// The server's hotwords (`--hotwords-file`), merged into every session's, and the limits on a session's list
+    /// (`--max-hotwords`, `--max-hotword-length`).
+    public var hotwords: [Hotword]
+    public var hotwordLimits: HotwordLimits
 
     public init(
         host: String = "0.0.0.0",
@@ -47,8 +52,12 @@ public struct GatewayConfiguration: Sendable {
         whisperEngine: OpenAIConfiguration = .init(),
         instanceID: String = GatewayConfiguration.defaultInstanceID,
         drainTime: Duration = .seconds(30),
-        publicMetrics: Bool = false
+        publicMetrics: Bool = false,
+        hotwords: [Hotword] = [],
+        hotwordLimits: HotwordLimits = .init()
     ) {
+        self.hotwords = hotwords
+        self.hotwordLimits = hotwordLimits
         self.drainTime = drainTime
         self.publicMetrics = publicMetrics
         self.host = host

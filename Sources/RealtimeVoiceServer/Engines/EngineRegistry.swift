@@ -1,3 +1,4 @@
+import RealtimeVoiceErrors
 import SpeechEngine
 
 /// The engines this server runs, by name, and the one place that turns what a request asked for (`engine`, `lang`
@@ -6,10 +7,17 @@ import SpeechEngine
 public struct EngineRegistry: Sendable {
     private let engines: [String: any SpeechRecognizer]
     public let defaultName: String
+    /// The server's hotwords, merged into every session's list.
+    public let serverHotwords: [Hotword]
+    public let hotwordLimits: HotwordLimits
 
-    public init(_ engines: [any SpeechRecognizer], defaultName: String) {
+    public init(
+        _ engines: [any SpeechRecognizer], defaultName: String, hotwords: [Hotword] = [], hotwordLimits: HotwordLimits = .init()
+    ) {
         self.engines = Dictionary(engines.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.defaultName = defaultName
+        self.serverHotwords = hotwords
+        self.hotwordLimits = hotwordLimits
     }
 
     public subscript(name: String) -> (any SpeechRecognizer)? { self.engines[name] }
@@ -35,6 +43,21 @@ public struct EngineRegistry: Sendable {
             throw GatewayError.unsupportedLanguage("The \(engine.name) engine does not recognise '\(language)'.\(hint)")
         }
         return (engine, language)
+    }
+
+    /// A request's `hotwords` (the stream's query, an upload's form field: `phrase[|weight[|pronunciation]]`, by `,`)
+    /// merged with the server's list; `invalid_hotwords` names the bad entry or the limit.
+    func hotwords(_ raw: String?) throws(GatewayError) -> [Hotword] {
+        try self.hotwords(session: Hotword.parseList(raw ?? "", limits: self.hotwordLimits))
+    }
+
+    /// Hotwords a request already parsed (`/v1/realtime`'s `keywords`) merged with the server's list.
+    func hotwords(session: @autoclosure () throws(HotwordError) -> [Hotword]) throws(GatewayError) -> [Hotword] {
+        do {
+            return try Hotword.merged(self.serverHotwords, session(), limits: self.hotwordLimits)
+        } catch {
+            throw GatewayError(.invalidHotwords, error.message)
+        }
     }
 
     /// Sample rates a client may declare (`sample_rate` on the stream's query, an upload's form field for raw PCM).

@@ -17,8 +17,13 @@ public struct TranscriptBody: Codable, Sendable, Equatable {
     /// Absent from servers older than 0.5.
     public let language: String?
     public let segments: [Segment]
+    /// The request's hotwords the engine did not use, with the reasons; absent when it used them all.
+    public let hotwords_ignored: [IgnoredHotword]?
 
-    public init(durationMs: Int, engine: String, language: String? = nil, segments: [RecognizedSegment]) {
+    public init(
+        durationMs: Int, engine: String, language: String? = nil, segments: [RecognizedSegment], ignoredHotwords: [IgnoredHotword] = []
+    ) {
+        self.hotwords_ignored = ignoredHotwords.isEmpty ? nil : ignoredHotwords
         self.text = segments.transcript
         self.duration_ms = durationMs
         self.engine = engine

@@ -61,6 +61,8 @@ struct RealtimeSession: Sendable {
         var settings: RealtimeSettings
         var engine: any SpeechRecognizer
         var language: String
+        /// The session's keywords merged with the server's hotwords.
+        var hotwords: [Hotword]
         var openTurn: Turn?
         var pendingTurns = 0
         var turnsCreated = 0
@@ -86,7 +88,9 @@ struct RealtimeSession: Sendable {
         let events = RealtimeEventWriter(outbound: outbound, sessionID: self.id)
         let resolved = try? self.resolve(self.initialSettings)
         guard let (engine, language) = resolved ?? self.engines.defaultEngine.map({ ($0, $0.defaultLanguage) }) else { return }
-        let state = NIOLockedValueBox(State(settings: self.initialSettings, engine: engine, language: language, lastAudioAt: startedAt))
+        let hotwords = (try? self.hotwords(self.initialSettings)) ?? self.engines.serverHotwords
+        let state = NIOLockedValueBox(
+            State(settings: self.initialSettings, engine: engine, language: language, hotwords: hotwords, lastAudioAt: startedAt))
         let (turns, turnSink) = AsyncStream.makeStream(of: Turn.self)
         self.metrics.sessionStarted(endpoint: "realtime", engine: engine.name)
         defer {
@@ -144,6 +148,16 @@ struct RealtimeSession: Sendable {
         } catch {
             let param = settings.shape == .ga ? "session.audio.input.transcription.language" : "session.input_audio_transcription.language"
             throw RealtimeEventError(error.code, error.message, param: param)
+        }
+    }
+
+    /// The settings' keywords (weight ``Hotword/defaultWeight``) merged with the server's hotwords.
+    func hotwords(_ settings: RealtimeSettings) throws(RealtimeEventError) -> [Hotword] {
+        do {
+            return try self.engines.hotwords(session: settings.keywords.map { Hotword(phrase: $0) })
+        } catch {
+            let param = settings.shape == .ga ? "session.audio.input.transcription.keywords" : "session.input_audio_transcription.keywords"
+            throw RealtimeEventError(.invalidValue, error.message, param: param)
         }
     }
 }
@@ -220,7 +234,7 @@ extension RealtimeSession {
     private func openTurn(
         state: NIOLockedValueBox<State>, turnSink: AsyncStream<Turn>.Continuation
     ) throws -> (turn: Int, intake: FeedIntake, bytes: Int) {
-        let (settings, engine, language) = state.withLockedValue { ($0.settings, $0.engine, $0.language) }
+        let (settings, engine, language, hotwords) = state.withLockedValue { ($0.settings, $0.engine, $0.language, $0.hotwords) }
         let engineRate = engine.sampleRate(forInput: settings.format.sampleRate)
         let input: PCMStreamInput
         do {
@@ -232,7 +246,8 @@ extension RealtimeSession {
         } catch {
             throw StreamSessionError.invalidAudio(error)
         }
-        let options = RecognitionOptions(language: language, sampleRate: engineRate, parameters: settings.engineParameters)
+        let options = RecognitionOptions(
+            language: language, sampleRate: engineRate, parameters: settings.engineParameters, hotwords: hotwords)
         let feed = EngineFeed(engine: engine, options: options, maxBuffered: self.limits.maxBufferedAudio, metrics: self.metrics)
         let turn = try state.withLockedValue { state throws(StreamSessionError) -> Turn in
             guard state.pendingTurns < Self.maxPendingTurns else { throw StreamSessionError.overloaded(behind: self.limits.maxBufferedAudio) }
@@ -294,7 +309,9 @@ extension RealtimeSession {
         let current = state.withLockedValue { $0.settings }
         let next = try current.applying(session)
         let (engine, language) = try self.resolve(next)
+        let hotwords = try self.hotwords(next)
         let finishing = try state.withLockedValue { state throws(RealtimeEventError) -> Turn? in
+            state.hotwords = hotwords
             guard let turn = state.openTurn, current.changesAudio(next) else {
                 (state.settings, state.engine, state.language) = (next, engine, language)
                 return nil

@@ -47,7 +47,7 @@ struct RealtimeSettings: Sendable, Equatable {
     /// `transcription.language` as the client wrote it (ISO-639-1 or a BCP-47 tag); nil lets the engine choose.
     var language: String?
     var prompt = ""
-    /// `transcription.keywords` (GA, SDK 3.63): Tencent's hotwords; Whisper's prompt when there is none.
+    /// `transcription.keywords` (GA, SDK 3.63): the session's hotwords, at weight 10 (README, "Hotwords").
     var keywords: [String] = []
     var turnDetection: TurnDetection? = Self.defaultTurnDetection
     var noiseReduction: String?
@@ -62,14 +62,10 @@ struct RealtimeSettings: Sendable, Equatable {
 
     var wantsLogprobs: Bool { self.include.contains(Self.logprobsInclude) }
 
-    /// What the engines take of the transcription settings: `prompt` (Whisper's prompt: the prompt, else the
-    /// keywords joined), `hotwords` (Tencent's hotword list: each keyword at weight 10).
+    /// What the engines take of the transcription settings besides the keywords, which become the session's
+    /// hotwords (``RealtimeSession/hotwords(_:)``): `prompt`, Whisper's context.
     var engineParameters: [String: String] {
-        var parameters: [String: String] = [:]
-        let prompt = self.prompt.isEmpty ? self.keywords.joined(separator: ", ") : self.prompt
-        if !prompt.isEmpty { parameters["prompt"] = prompt }
-        if !self.keywords.isEmpty { parameters["hotwords"] = self.keywords.map { "\($0)|10" }.joined(separator: ",") }
-        return parameters
+        self.prompt.isEmpty ? [:] : ["prompt": self.prompt]
     }
 }
 

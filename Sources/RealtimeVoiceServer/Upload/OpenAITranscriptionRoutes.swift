@@ -12,6 +12,8 @@ import SpeechEngine
 struct OpenAITranscriptionRoutes<Context: RequestContext>: Sendable {
     struct TextBody: Encodable {
         let text: String
+        /// Our addition, present only when the engine did not use some of the request's `hotwords`.
+        var hotwords_ignored: [IgnoredHotword]? = nil
     }
 
     struct VerboseBody: Encodable {
@@ -40,6 +42,7 @@ struct OpenAITranscriptionRoutes<Context: RequestContext>: Sendable {
         let text: String
         let segments: [Segment]
         let words: [Word]?
+        var hotwords_ignored: [IgnoredHotword]? = nil
     }
 
     let recognizer: UploadRecognizer
@@ -67,7 +70,7 @@ struct OpenAITranscriptionRoutes<Context: RequestContext>: Sendable {
             case "verbose_json":
                 return JSONResponse.make(status: .ok, Self.verbose(result, words: wantsWords))
             default:
-                return JSONResponse.make(status: .ok, TextBody(text: result.text))
+                return JSONResponse.make(status: .ok, TextBody(text: result.text, hotwords_ignored: result.ignoredHotwords.nilIfEmpty))
             }
         }
     }
@@ -93,7 +96,13 @@ struct OpenAITranscriptionRoutes<Context: RequestContext>: Sendable {
                 ? result.segments.flatMap(\.words).map {
                     VerboseBody.Word(word: $0.text, start: Double($0.startMs) / 1000, end: Double($0.endMs) / 1000)
                 }
-                : nil
+                : nil,
+            hotwords_ignored: result.ignoredHotwords.nilIfEmpty
         )
     }
+}
+
+extension Array {
+    /// Nil for an empty array: JSON then leaves the key out.
+    fileprivate var nilIfEmpty: Self? { self.isEmpty ? nil : self }
 }

@@ -30,6 +30,8 @@ struct RecognizeRoutes<Context: RequestContext>: Sendable {
     }
 
     static func data(_ result: UploadRecognizer.Result) -> TranscriptBody {
-        TranscriptBody(durationMs: result.durationMs, engine: result.engine, language: result.language, segments: result.segments)
+        TranscriptBody(
+            durationMs: result.durationMs, engine: result.engine, language: result.language, segments: result.segments,
+            ignoredHotwords: result.ignoredHotwords)
     }
 }

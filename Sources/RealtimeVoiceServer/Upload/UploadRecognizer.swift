@@ -17,6 +17,8 @@ final class UploadRecognizer: Sendable {
         /// The language asked for; with `auto`, the one the engine detected (nil when it heard nothing).
         var language: String?
         var segments: [RecognizedSegment]
+        /// The session's hotwords the engine does not use, with the reasons (``SpeechRecognizer/ignoredHotwords(_:)``).
+        var ignoredHotwords: [IgnoredHotword] = []
     }
 
     let engines: EngineRegistry
@@ -35,7 +37,7 @@ final class UploadRecognizer: Sendable {
     /// Form fields the gateway reads itself; the others are handed to the engine (e.g. Tencent's `hotwords`).
     static let gatewayFields: Set<String> = [
         "lang", "language", "engine", "sample_rate", "model", "response_format", "temperature", "timestamp_granularities[]",
-        "timestamp_granularities",
+        "timestamp_granularities", "hotwords",
     ]
 
     /// Recognises an upload; `endpoint` (`recognize`, `transcriptions`) labels its metrics.
@@ -43,6 +45,7 @@ final class UploadRecognizer: Sendable {
         _ upload: UploadedAudio, endpoint: String, engineName: String?, language: String?, sampleRate: String?
     ) async throws(GatewayError) -> Result {
         let (engine, language) = try self.engines.resolve(engine: engineName, language: language)
+        let hotwords = try self.engines.hotwords(upload.fields["hotwords"])
         guard self.inFlight.add(1, ordering: .relaxed).newValue <= self.limits.maxConcurrent else {
             self.inFlight.subtract(1, ordering: .relaxed)
             self.metrics.sessionStarted(endpoint: endpoint, engine: engine.name)
@@ -57,7 +60,8 @@ final class UploadRecognizer: Sendable {
         var audioSeconds = 0.0
         defer { self.metrics.sessionEnded(endpoint: endpoint, engine: engine.name, outcome: outcome, audioSeconds: audioSeconds) }
         do throws(GatewayError) {
-            let result = try await self.recognize(upload, engine: engine, language: language, sampleRate: sampleRate)
+            var result = try await self.recognize(upload, engine: engine, language: language, hotwords: hotwords, sampleRate: sampleRate)
+            if !hotwords.isEmpty { result.ignoredHotwords = await engine.ignoredHotwords(hotwords) }
             audioSeconds = Double(result.durationMs) / 1000
             return result
         } catch {
@@ -67,14 +71,14 @@ final class UploadRecognizer: Sendable {
     }
 
     private func recognize(
-        _ upload: UploadedAudio, engine: any SpeechRecognizer, language: String, sampleRate: String?
+        _ upload: UploadedAudio, engine: any SpeechRecognizer, language: String, hotwords: [Hotword], sampleRate: String?
     ) async throws(GatewayError) -> Result {
         let samples = try await self.decode(upload, to: engine.sampleRate, rawSampleRate: sampleRate)
         let started = ContinuousClock.now
         let segments: [RecognizedSegment]
         do {
             let parameters = upload.fields.filter { !Self.gatewayFields.contains($0.key) }
-            let options = RecognitionOptions(language: language, sampleRate: engine.sampleRate, parameters: parameters)
+            let options = RecognitionOptions(language: language, sampleRate: engine.sampleRate, parameters: parameters, hotwords: hotwords)
             if let recordings = engine as? any RecordingRecognizer {
                 segments = try await recordings.recognizeRecording(samples, options: options)
             } else {

@@ -9,11 +9,18 @@ enum ServerMessage: Encodable, Sendable {
     case final(RecognizedSegment, language: String?)
     case completed(sessionID: String, durationMs: Int)
     case error(code: String, message: String)
+    /// Something the client should know that ends nothing: `code` says what (`hotwords_ignored`).
+    case notice(code: String, message: String, ignored: [IgnoredHotword])
     case pong
+
+    /// The notice after `ready` when the engine will not use some of the session's hotwords.
+    static func hotwordsIgnored(_ ignored: [IgnoredHotword], of count: Int) -> ServerMessage {
+        .notice(code: "hotwords_ignored", message: "The engine ignores \(ignored.count) of the \(count) hotwords.", ignored: ignored)
+    }
 
     private enum Key: String, CodingKey {
         case type, sessionID = "session_id", engine, sampleRate = "sample_rate", segment, text
-        case startMs = "start_ms", endMs = "end_ms", words, language, durationMs = "duration_ms", code, message
+        case startMs = "start_ms", endMs = "end_ms", words, language, durationMs = "duration_ms", code, message, hotwords
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -44,6 +51,11 @@ enum ServerMessage: Encodable, Sendable {
             try container.encode("error", forKey: .type)
             try container.encode(code, forKey: .code)
             try container.encode(message, forKey: .message)
+        case .notice(let code, let message, let ignored):
+            try container.encode("notice", forKey: .type)
+            try container.encode(code, forKey: .code)
+            try container.encode(message, forKey: .message)
+            try container.encode(ignored, forKey: .hotwords)
         case .pong:
             try container.encode("pong", forKey: .type)
         }

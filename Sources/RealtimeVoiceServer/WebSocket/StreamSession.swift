@@ -143,6 +143,8 @@ struct StreamSession: Sendable {
         onStart: @escaping @Sendable () -> Void
     ) async throws {
         let ready = ServerMessage.ready(sessionID: self.id, engine: self.parameters.engine.name, sampleRate: self.parameters.sampleRate)
+        let hotwords = self.parameters.hotwords
+        let ignored = hotwords.isEmpty ? [] : await self.parameters.engine.ignoredHotwords(hotwords)
         try await audio.run(
             onStart: {
                 state.withLockedValue {
@@ -150,6 +152,7 @@ struct StreamSession: Sendable {
                     $0.isStarted = true
                 }
                 try await outbound.write(.text(ready.jsonText))
+                if !ignored.isEmpty { try await outbound.write(.text(ServerMessage.hotwordsIgnored(ignored, of: hotwords.count).jsonText)) }
                 onStart()
             },
             emit: { event in
