@@ -56,10 +56,7 @@ public enum Gateway {
         GatewayRoutes(engines: engines).add(to: router)
         MetricsRoutes(metrics: metrics, engines: engines).add(to: router)
         let decodePool = BlockingWorkPool(numberOfThreads: max(2, ProcessInfo.processInfo.activeProcessorCount))
-        let resumable = ResumableSessions(
-            window: configuration.limits.resumeWindow, maxDetached: configuration.limits.maxDetachedSessions, metrics: metrics)
-        let uploads = UploadRecognizer(
-            engines: engines, limits: configuration.uploads, decodePool: decodePool.pool, metrics: metrics, detached: resumable)
+        let uploads = UploadRecognizer(engines: engines, limits: configuration.uploads, decodePool: decodePool.pool, metrics: metrics)
         RecognizeRoutes(recognizer: uploads).add(to: router)
         OpenAITranscriptionRoutes(recognizer: uploads).add(to: router)
 
@@ -68,8 +65,7 @@ public enum Gateway {
             engines: engines,
             limits: configuration.limits,
             instanceID: configuration.instanceID,
-            metrics: metrics,
-            resumable: resumable
+            metrics: metrics
         )
         let limits = configuration.limits
         let server = HTTPServerBuilder { responder in

@@ -25,7 +25,7 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
     typealias Refuse = @Sendable (GatewayError, HTTPRequest, Logger, ContinuousClock.Instant) -> Response
 
     enum UpgradeResult: Sendable {
-        case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, WebSocketDataHandler<GatewayWebSocketContext>, Logger, ClientCloseRecord)
+        case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, WebSocketDataHandler<GatewayWebSocketContext>, Logger)
         /// Served by handlers in the channel pipeline (the echo): nothing left to run here.
         case inPipeline
         case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
@@ -107,8 +107,7 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
                     channel.eventLoop.makeCompletedFuture {
                         channel.pipeline.syncOperations.removeHandler(malformedRequests, promise: nil)
                         try channel.pipeline.syncOperations.addHandler(LingeringCloseHandler(), position: .first)
-                        let clientClose = ClientCloseRecord()
-                        try channel.pipeline.syncOperations.addHandler(ClientFrameValidator(clientClose: clientClose))
+                        try channel.pipeline.syncOperations.addHandler(ClientFrameValidator())
                         switch chosenHandler.value {
                         case .echo(let settings):
                             try channel.pipeline.syncOperations.addHandlers(
@@ -125,7 +124,7 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
                                 wrappingChannelSynchronously: channel,
                                 configuration: .init(isOutboundHalfClosureEnabled: true)
                             )
-                            return UpgradeResult.websocket(asyncChannel, handler, logger, clientClose)
+                            return UpgradeResult.websocket(asyncChannel, handler, logger)
                         case nil:
                             throw ChannelError.inappropriateOperationForState
                         }
@@ -192,7 +191,7 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
                 }
             case .inPipeline:
                 return
-            case .websocket(let asyncChannel, let handler, let logger, let clientClose):
+            case .websocket(let asyncChannel, let handler, let logger):
                 let shutdown = ShutdownSignal(drainTime: self.drainTime)
                 let configuration = WebSocketHandler.Configuration(
                     extensions: [],
@@ -210,7 +209,7 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
                                 type: .server,
                                 configuration: configuration,
                                 asyncChannel: asyncChannel,
-                                context: GatewayWebSocketContext(logger: logger, shutdown: shutdown, clientClose: clientClose),
+                                context: GatewayWebSocketContext(logger: logger, shutdown: shutdown),
                                 handler: handler
                             )
                         } catch {
@@ -249,9 +248,6 @@ struct GatewayWebSocketContext: WebSocketContext {
     let logger: Logger
     /// Triggered when the server shuts down gracefully.
     let shutdown: ShutdownSignal
-    /// The close code the client sent, if it sent a close frame (a stream tells a client that ended its session
-    /// from a connection that dropped).
-    let clientClose: ClientCloseRecord
 }
 
 /// Keeps a copy of the connection's first request head when it asks for an upgrade, then leaves the pipeline.
