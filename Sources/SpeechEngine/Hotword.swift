@@ -24,6 +24,11 @@ public struct Hotword: Sendable, Hashable {
     public var weighted: String { "\(self.phrase)|\(self.weight)" }
 }
 
+extension Array where Element == Hotword {
+    /// The list as Tencent's `hotword_list` (real-time) and `HotwordList` (SentenceRecognition) take it.
+    public var tencentList: String { self.map(\.weighted).joined(separator: ",") }
+}
+
 /// How many hotwords a session may carry and how long one may be (`--max-hotwords`, `--max-hotword-length`).
 public struct HotwordLimits: Sendable, Equatable {
     /// Entries after the server's list and the session's are merged (Tencent takes at most 128).

@@ -58,7 +58,7 @@ struct SentenceRecognition: Sendable {
             guard let value = parameters[ours], !value.isEmpty else { continue }
             body[theirs] = Int(value).map { $0 as Any } ?? value
         }
-        if !hotwords.isEmpty { body["HotwordList"] = hotwords.map(\.weighted).joined(separator: ",") }
+        if !hotwords.isEmpty { body["HotwordList"] = hotwords.tencentList }
         guard let json = try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys]) else {
             throw .failed("The SentenceRecognition request could not be encoded.")
         }

@@ -55,7 +55,7 @@ public final class TencentRecognizer: SpeechRecognizer {
         for (ours, theirs) in TencentConfiguration.passThrough {
             if let value = options.parameters[ours], !value.isEmpty { query[theirs] = value }
         }
-        if !options.hotwords.isEmpty { query["hotword_list"] = options.hotwords.map(\.weighted).joined(separator: ",") }
+        if !options.hotwords.isEmpty { query["hotword_list"] = options.hotwords.tencentList }
         return query
     }
 
