@@ -88,7 +88,20 @@ func withGateway(
     }
 }
 
-/// Streams `frames` as binary messages, then (optionally) `{"type":"end"}`, and collects what comes back.
+/// The server's answer did not reach the test client within the deadline.
+///
+/// The Swift WebSocket client (swift-websocket 1.6.2 on NIO 2.101) now and then never delivers what a server sends
+/// the instant the upgrade completes, nor the connection's end: a session refused as busy right after the 101 then
+/// waits forever (about 1 run in 10 of a test that opens such sessions; see docs/testing.md, "The Swift WebSocket
+/// client"). Browsers and the Python clients are not affected. ``stream(_:query:frames:sendEnd:text:closeAfterSending:pause:deadline:)``
+/// gives up after its deadline with this error instead of hanging the suite.
+struct StreamDeadlineExceeded: Error, CustomStringConvertible {
+    let deadline: Duration
+    var description: String { "no answer from the server reached the test client within \(self.deadline)" }
+}
+
+/// Streams `frames` as binary messages, then (optionally) `{"type":"end"}`, and collects what comes back; throws
+/// ``StreamDeadlineExceeded`` when the session has not ended within `deadline`.
 func stream(
     _ client: any TestClientProtocol,
     query: String = "",
@@ -96,32 +109,57 @@ func stream(
     sendEnd: Bool = true,
     text: [String] = [],
     closeAfterSending: Bool = false,
-    pause: Duration? = nil
+    pause: Duration? = nil,
+    deadline: Duration = .seconds(120)
 ) async throws -> StreamResult {
     let collected = NIOLockedValueBoxLite(StreamResult())
     let fullQuery = query.isEmpty ? "token=\(testToken)" : "\(query)&token=\(testToken)"
-    let close = try await client.ws("/api/realtime-voice/stream?\(fullQuery)") { inbound, outbound, _ in
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for frame in frames {
-                    try await outbound.write(.binary(ByteBuffer(bytes: frame)))
-                    if let pause { try await Task.sleep(for: pause) }
+    let close = try await withThrowingTaskGroup(of: WebSocketCloseFrame?.self) { session in
+        session.addTask {
+            try await client.ws("/api/realtime-voice/stream?\(fullQuery)") { inbound, outbound, _ in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for frame in frames {
+                            try await outbound.write(.binary(ByteBuffer(bytes: frame)))
+                            if let pause { try await Task.sleep(for: pause) }
+                        }
+                        for message in text { try await outbound.write(.text(message)) }
+                        if sendEnd { try await outbound.write(.text(#"{"type":"end"}"#)) }
+                        if closeAfterSending { try await outbound.close(.normalClosure, reason: nil) }
+                    }
+                    for try await message in inbound.messages(maxSize: 1 << 20) {
+                        if case .text(let json) = message, let event = try? JSONDecoder().decode(Event.self, from: Data(json.utf8)) {
+                            collected.mutate { $0.events.append(event) }
+                        }
+                    }
+                    group.cancelAll()
                 }
-                for message in text { try await outbound.write(.text(message)) }
-                if sendEnd { try await outbound.write(.text(#"{"type":"end"}"#)) }
-                if closeAfterSending { try await outbound.close(.normalClosure, reason: nil) }
             }
-            for try await message in inbound.messages(maxSize: 1 << 20) {
-                if case .text(let json) = message, let event = try? JSONDecoder().decode(Event.self, from: Data(json.utf8)) {
-                    collected.mutate { $0.events.append(event) }
-                }
-            }
-            group.cancelAll()
         }
+        session.addTask {
+            try await Task.sleep(for: deadline)
+            throw StreamDeadlineExceeded(deadline: deadline)
+        }
+        defer { session.cancelAll() }
+        return try await session.next() ?? nil
     }
     var result = collected.value
     result.closeCode = close?.closeCode
     return result
+}
+
+/// A session the server refuses the moment it is upgraded (busy, for one): its answer is what the Swift client
+/// sometimes loses (``StreamDeadlineExceeded``), so a lost answer is asked for again, up to three times. The
+/// session holding the engine must outlast the attempts (an idle time-out above 30 s).
+func streamRefusedAtOnce(_ client: any TestClientProtocol, query: String = "") async throws -> StreamResult {
+    for attempt in 1...3 {
+        do {
+            return try await stream(client, query: query, frames: [], deadline: .seconds(10))
+        } catch let lost as StreamDeadlineExceeded where attempt < 3 {
+            print("the test client lost the server's answer (\(lost)); asking again")
+        }
+    }
+    preconditionFailure("unreachable: the third attempt returns or throws")
 }
 
 /// 100 ms frames of 16-bit PCM at `sampleRate`.

@@ -67,7 +67,7 @@ struct StreamErrorTests {
 
     @Test("pool and queue full: the next session gets busy and 1013")
     func busy() async throws {
-        let configuration = testConfiguration(decoders: 1, queue: 0)
+        let configuration = testConfiguration(decoders: 1, queue: 0, limits: .init(idleTimeout: .seconds(300)))
         try await withGateway(configuration) { client in
             let (holding, release) = AsyncStream.makeStream(of: Void.self)
             let (ready, readySignal) = AsyncStream.makeStream(of: Void.self)
@@ -85,7 +85,7 @@ struct StreamErrorTests {
             var iterator = ready.makeAsyncIterator()
             let holderReady: Void? = await iterator.next()
             #expect(holderReady != nil, "the first session must get the decoder")
-            let result = try await stream(client, frames: [])
+            let result = try await streamRefusedAtOnce(client)
             #expect(result.error?.code == "busy")
             #expect(result.closeCode == .unknown(1013))
             release.finish()
@@ -102,13 +102,13 @@ struct StreamErrorTests {
             let first = try await stream(
                 client, frames: frames(Array(audio.samples.prefix(audio.samples.count / 2))), sendEnd: false, closeAfterSending: true)
             #expect(first.events.first?.type == "ready")
-            // The decoder comes back: the next session is served, not refused as busy.
-            var second = StreamResult()
-            for _ in 0..<20 {
-                second = try await stream(client, frames: frames(audio.samples))
-                if second.error?.code != "busy" { break }
-                try await Task.sleep(for: .milliseconds(100))
+            // The decoder comes back: readiness (room for a stream) returns, and the next session is served.
+            let deadline = ContinuousClock.now + .seconds(20)
+            while try await client.execute(uri: "/health/ready", method: .get).status != .ok {
+                guard ContinuousClock.now < deadline else { throw TestAudio.Failure(description: "the decoder did not come back within 20 s") }
+                try await Task.sleep(for: .milliseconds(50))
             }
+            let second = try await stream(client, frames: frames(audio.samples))
             #expect(second.error == nil)
             #expect(TestAudio.wordErrorRate(reference: "go forward ten meters", hypothesis: second.transcript) <= 0.25, "heard: \(second.transcript)")
         }
