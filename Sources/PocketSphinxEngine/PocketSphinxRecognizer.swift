@@ -47,6 +47,11 @@ public final class PocketSphinxRecognizer: SpeechRecognizer, CapacityReporting, 
         await self.pool.hasRoom
     }
 
+    /// A decoder is idle now.
+    public func hasIdleCapacity() async -> Bool {
+        await self.pool.hasIdle
+    }
+
     /// Creates the decoders, one after the other (concurrent creation is where PocketSphinx's global state
     /// bites), each on the thread pool. Sessions may queue meanwhile.
     public func load() async throws {

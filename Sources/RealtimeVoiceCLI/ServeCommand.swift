@@ -90,6 +90,22 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         help: """
+            Seconds a stream whose connection dropped waits for its client to resume it (resume_token); 0: no resuming. \
+            [env: REALTIME_VOICE_RESUME_WINDOW] (default: \(ServeDefaults.limits.resumeWindow.secondsText))
+            """
+    )
+    var resumeWindow: Double?
+
+    @Option(
+        help: """
+            Streams that may wait detached for a resume at once (each keeps its decoder or upstream). \
+            [env: REALTIME_VOICE_MAX_DETACHED_SESSIONS] (default: \(ServeDefaults.limits.maxDetachedSessions))
+            """
+    )
+    var maxDetachedSessions: Int?
+
+    @Option(
+        help: """
             Silence in milliseconds that closes a segment (endpointing). \
             [env: REALTIME_VOICE_ENDPOINT_MS] (default: \(ServeDefaults.pocketSphinx.endpointMilliseconds))
             """

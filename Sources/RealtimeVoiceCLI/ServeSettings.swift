@@ -60,8 +60,18 @@ struct ServeSettings {
             pingInterval: try lookup.seconds(command.pingInterval, "REALTIME_VOICE_PING_INTERVAL", default: ServeDefaults.limits.pingInterval),
             maxBufferedAudio: try lookup.seconds(
                 command.maxBufferedAudio, "REALTIME_VOICE_MAX_BUFFERED_AUDIO", default: ServeDefaults.limits.maxBufferedAudio),
-            maxRealtimeEventBytes: maxRealtimeEvent
+            maxRealtimeEventBytes: maxRealtimeEvent,
+            resumeWindow: .milliseconds(
+                Int64(
+                    1000
+                        * (try lookup.value(command.resumeWindow, "REALTIME_VOICE_RESUME_WINDOW", Double.init)
+                            ?? ServeDefaults.limits.resumeWindow.secondsValue))),
+            maxDetachedSessions: try lookup.value(command.maxDetachedSessions, "REALTIME_VOICE_MAX_DETACHED_SESSIONS", Int.init)
+                ?? ServeDefaults.limits.maxDetachedSessions
         )
+        guard configuration.limits.maxDetachedSessions >= 0, configuration.limits.resumeWindow >= .zero else {
+            throw ValidationError("--resume-window and --max-detached-sessions must be 0 or more.")
+        }
 
         configuration.uploads = UploadLimits(
             maxBytes: try lookup.value(command.maxUploadBytes, "REALTIME_VOICE_MAX_UPLOAD_BYTES", Int.init) ?? ServeDefaults.uploads.maxBytes,

@@ -77,6 +77,8 @@ extension ErrorCode {
     public static let overloaded = Self("overloaded", http: nil, close: 1013, retryAfter: 1)
     public static let idleTimeout = Self("idle_timeout", http: nil, close: 1000)
     public static let maxDuration = Self("max_duration", http: nil, close: 1000)
+    /// A resume with a token that is wrong, expired, another caller's, or of a session that has ended.
+    public static let resumeFailed = Self("resume_failed", http: nil, close: 1008)
 
     // MARK: /v1/realtime events: answered with an `error` event, the session stays open (no status, no close code)
 
@@ -118,7 +120,7 @@ extension ErrorCode {
         .unauthorized, .notFound, .methodNotAllowed, .badRequest, .websocketUpgradeRequired, .invalidUpgrade, .invalidParameter,
         .unknownEngine, .unsupportedLanguage, .invalidHotwords, .invalidMultipart, .invalidBody, .missingAudio, .audioTooLarge, .payloadTooLarge,
         .audioTooLong, .unsupportedFormat, .undecodableAudio, .invalidMessage, .invalidAudio, .frameTooLarge, .overloaded,
-        .idleTimeout, .maxDuration, .invalidEvent, .unsupportedEvent, .invalidType, .invalidValue, .unknownParameter,
+        .idleTimeout, .maxDuration, .resumeFailed, .invalidEvent, .unsupportedEvent, .invalidType, .invalidValue, .unknownParameter,
         .missingRequiredParameter, .inputAudioBufferCommitEmpty, .sessionUpdateDuringTurn, .eventTooLarge, .busy, .engineUnavailable, .engineFailed,
         .decoderUnavailable, .upstreamRejected,
         .upstreamFailed, .serverShuttingDown, .internalError,

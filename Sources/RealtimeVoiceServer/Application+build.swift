@@ -56,7 +56,10 @@ public enum Gateway {
         GatewayRoutes(engines: engines).add(to: router)
         MetricsRoutes(metrics: metrics, engines: engines).add(to: router)
         let decodePool = BlockingWorkPool(numberOfThreads: max(2, ProcessInfo.processInfo.activeProcessorCount))
-        let uploads = UploadRecognizer(engines: engines, limits: configuration.uploads, decodePool: decodePool.pool, metrics: metrics)
+        let resumable = ResumableSessions(
+            window: configuration.limits.resumeWindow, maxDetached: configuration.limits.maxDetachedSessions, metrics: metrics)
+        let uploads = UploadRecognizer(
+            engines: engines, limits: configuration.uploads, decodePool: decodePool.pool, metrics: metrics, detached: resumable)
         RecognizeRoutes(recognizer: uploads).add(to: router)
         OpenAITranscriptionRoutes(recognizer: uploads).add(to: router)
 
@@ -65,7 +68,8 @@ public enum Gateway {
             engines: engines,
             limits: configuration.limits,
             instanceID: configuration.instanceID,
-            metrics: metrics
+            metrics: metrics,
+            resumable: resumable
         )
         let limits = configuration.limits
         let server = HTTPServerBuilder { responder in

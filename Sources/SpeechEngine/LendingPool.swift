@@ -23,6 +23,8 @@ public actor LendingPool<Resource: Sendable> {
     public private(set) var inUse = 0
     /// Borrowers waiting now.
     public var queued: Int { self.waiters.count }
+    /// Whether a resource is idle now.
+    public var hasIdle: Bool { !self.isClosed && !self.idle.isEmpty }
     /// Whether one more borrower would be served or may wait (not refused as busy at once).
     public var hasRoom: Bool { !self.isClosed && (!self.idle.isEmpty || self.waiters.count < self.queueCapacity) }
 

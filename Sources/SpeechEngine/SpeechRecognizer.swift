@@ -98,4 +98,10 @@ public protocol CapacityReporting: Sendable {
     func usage() async -> (inUse: Int, queued: Int)
     /// Whether a new stream would be taken now rather than refused `busy` at its start (`/health/ready`).
     func hasRoomForAStream() async -> Bool
+    /// Whether a new stream would start at once, without waiting in a queue (default: ``hasRoomForAStream()``).
+    func hasIdleCapacity() async -> Bool
+}
+
+extension CapacityReporting {
+    public func hasIdleCapacity() async -> Bool { await self.hasRoomForAStream() }
 }

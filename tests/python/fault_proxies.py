@@ -476,6 +476,14 @@ class FaultProxy:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=2)
 
+    def cut(self, reset: bool = False) -> None:
+        """Drops every connection relayed now, both sides at once (FIN, or RST with `reset`), as a network that
+        goes away does: no WebSocket close frame reaches either end. New connections are relayed as before."""
+        async def cut_all() -> None:
+            for writer in list(self._writers):
+                _close(writer, reset=reset)
+        asyncio.run_coroutine_threadsafe(cut_all(), self._loop).result(timeout=5)
+
     def __enter__(self) -> "FaultProxy":
         return self.start() if self.port is None else self
 

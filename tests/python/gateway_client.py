@@ -79,3 +79,64 @@ def speech_bounds(pcm: bytes, threshold: int = 300) -> tuple[int, int]:
     samples = array.array("h", pcm)
     loud = [i for i, s in enumerate(samples) if abs(s) > threshold]
     return loud[0], loud[-1] + 1
+
+
+async def cut_session(url: str, pcm: bytes, cuts: list[float], pace: float = 4.0, bytes_per_ms: int = 32,
+                      cut=None) -> tuple[list, list, int]:
+    """Streams `pcm` at `pace` × real time in 100 ms frames, cutting the connection after each fraction in `cuts`
+    of the audio is sent and resuming at once: `cut()` (a proxy dropping it), else the client aborts its TCP
+    connection. Returns (every message received, the resumed messages, the final close code)."""
+    step = bytes_per_ms * 100
+    received: list[dict] = []
+    resumes: list[dict] = []
+    cut_at = [int(len(pcm) * c) // step * step for c in cuts]
+    ws = await websockets.connect(url)
+    ready = json.loads(await ws.recv())
+    assert ready["type"] == "ready" and ready["resume_token"], ready
+    received.append(ready)
+
+    async def drain(connection):
+        try:
+            async for message in connection:
+                received.append(json.loads(message))
+        except websockets.ConnectionClosed:
+            pass
+
+    reader = asyncio.create_task(drain(ws))
+    offset = 0
+    while True:
+        limit = cut_at.pop(0) if cut_at else len(pcm)
+        while offset < limit:
+            await ws.send(pcm[offset:offset + step])
+            offset += step
+            await asyncio.sleep(0.1 / pace)
+        if offset >= len(pcm) and not cut_at and limit == len(pcm):
+            break
+        await asyncio.sleep(0.3)  # some results arrive, some may still be on their way when the line goes
+        if cut is None:
+            ws.transport.abort()  # no close frame: the network went away
+        else:
+            cut()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(reader), 5)  # the client sees its connection drop
+        reader.cancel()
+        last_seq = max((m["seq"] for m in received if "seq" in m), default=0)
+        resume = url + f"&resume_token={ready['resume_token']}&last_seq={last_seq}"
+        ws = await websockets.connect(resume)
+        resumed = json.loads(await ws.recv())
+        assert resumed["type"] == "resumed" and resumed["session_id"] == ready["session_id"], resumed
+        resumes.append(resumed)
+        assert 0 < resumed["received_ms"] * bytes_per_ms <= offset, (resumed, offset)
+        offset = resumed["received_ms"] * bytes_per_ms  # what the server has; the rest is sent again
+        reader = asyncio.create_task(drain(ws))
+    await ws.send(json.dumps({"type": "end"}))
+    await asyncio.wait_for(reader, 60)
+    return received, resumes, ws.close_code
+
+
+def check_results(received: list[dict]):
+    """Results are numbered without gaps or repeats, and each segment's final comes once."""
+    seqs = [m["seq"] for m in received if m["type"] in ("partial", "final")]
+    assert seqs == sorted(set(seqs)), seqs
+    finals = [m["segment"] for m in received if m["type"] == "final"]
+    assert finals == list(range(len(finals))), finals

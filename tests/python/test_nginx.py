@@ -10,6 +10,7 @@ import pytest
 
 from conftest import BINARY, ROOT, TOKEN, Server, direct_decode, free_port, wait_until_healthy, wav_pcm
 from fault_proxies import make_certificates
+from gateway_client import check_results, cut_session
 from test_stream_protocol import finals_text, stream_file
 
 DEPLOY = ROOT / "deploy"
@@ -90,6 +91,17 @@ def test_streaming_through_nginx_gives_the_engines_text(nginx, speech):
     events, close_code = asyncio.run(stream_file(url, wav_pcm(path)))
     assert events[0]["type"] == "ready" and events[-1]["type"] == "completed" and close_code == 1000
     assert finals_text(events) == direct_decode(path)
+
+
+def test_a_stream_cut_behind_nginx_is_resumed_through_it(nginx, speech):
+    """The client's connection to nginx dies twice mid-sentence (its TCP connection aborted): nginx drops the
+    upstream one without a close frame, the gateway keeps the session, and the resume through nginx finishes it."""
+    pcm = b"".join(wav_pcm(speech(s)) + bytes(32000) for s in ("please turn off the lights in the kitchen", "what time is it"))
+    url = f"ws://127.0.0.1:{nginx.http_port}/api/realtime-voice/stream?token={TOKEN}"
+    received, resumes, code = asyncio.run(cut_session(url, pcm, [0.3, 0.7]))
+    assert code == 1000 and len(resumes) == 2 and received[-1]["type"] == "completed", received[-3:]
+    check_results(received)
+    assert len([m for m in received if m["type"] == "final"]) == 2, received
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """The gateway's `tencent` engine against the local stand-in of Tencent's wire protocol (tencent_standin.py):
 signatures, pacing, result mapping, error mapping, retries, and secrets that never reach the client."""
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -122,6 +123,43 @@ def test_a_long_client_pause_never_reaches_tencents_idle_limit(gateway, clean, s
     # Times are the client's: the silence sent upstream during the pause is taken out again.
     client_ms = (len(first) + len(second)) // 32
     assert finals[-1]["end_ms"] <= client_ms + 100, (finals, client_ms)
+
+
+@pytest.mark.slow
+def test_a_detached_session_keeps_its_upstream_alive_until_the_client_resumes(gateway, clean, speech):
+    """The connection drops after the first sentence and the client is gone for 17 s, longer than Tencent's 15 s
+    without audio: the gateway's keep-alive silence holds the upstream session, and the resume finishes it."""
+    first = wav_pcm(speech("go forward ten meters")) + bytes(2 * 16000 * 3 // 2)  # a pause: the sentence's final
+    second = wav_pcm(speech("turn left at the corner"))
+
+    async def run():
+        ws = await websockets.connect(url(gateway))
+        ready = json.loads(await ws.recv())
+        for i in range(0, len(first), 3200):
+            await ws.send(first[i:i + 3200])
+        await asyncio.sleep(3)
+        seen = []
+        with contextlib.suppress(asyncio.TimeoutError):
+            while True:
+                seen.append(json.loads(await asyncio.wait_for(ws.recv(), 0.2)))
+        ws.transport.abort()
+        await asyncio.sleep(17)
+        last_seq = max((m["seq"] for m in seen if "seq" in m), default=0)
+        ws = await websockets.connect(url(gateway) + f"&resume_token={ready['resume_token']}&last_seq={last_seq}")
+        resumed = json.loads(await ws.recv())
+        assert resumed["type"] == "resumed" and resumed["received_ms"] == len(first) // 32, resumed
+        for i in range(0, len(second), 3200):
+            await ws.send(second[i:i + 3200])
+        await ws.send(json.dumps({"type": "end"}))
+        after = [json.loads(m) async for m in ws]
+        return seen, after, ws.close_code
+
+    seen, after, code = asyncio.run(run())
+    assert code == 1000 and after[-1]["type"] == "completed", after
+    finals = [m for m in seen + after if m["type"] == "final"]
+    assert [f["segment"] for f in finals] == [0, 1], finals
+    sessions = clean.wait_for_sessions(1)
+    assert len(sessions) == 1 and sessions[0]["end"] == "final" and sessions[0]["max_gap_ms"] < 6000, sessions
 
 
 TENCENT_ERRORS = [(code, "upstream_rejected", 1011) for code in (4001, 4002, 4003, 4004, 4005, 4007, 6001)] + [(4006, "busy", 1013)]

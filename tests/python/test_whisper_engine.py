@@ -19,7 +19,7 @@ import websockets
 from opencc import OpenCC
 
 from conftest import TOKEN, Server, wav_pcm
-from gateway_client import non_decreasing, stream, stream_url, upload
+from gateway_client import check_results, cut_session, non_decreasing, stream, stream_url, upload
 from mandarin_speech import SENTENCES, cer, mandarin_clip
 from realtime_client import convert, of_type, sdk_session, transcripts
 from wer import wer
@@ -178,6 +178,21 @@ def test_mandarin_stream_gives_partials_and_finals_without_repeats_at_joins(gate
     print(f"stream CER per final {[round(r, 2) for r in rates]}, joined {joined:.2f}; the same file uploaded {whole:.2f};",
           [f["text"] for f in finals])
     assert joined <= MAX_STREAM_CER, (rates, finals)
+
+
+@pytest.mark.slow
+def test_a_mandarin_stream_resumed_after_a_drop_loses_and_repeats_nothing(gateway, tmp_path):
+    """The connection is cut twice mid-sentence (the TCP connection aborted, as when a phone loses its network) and
+    resumed: one final per sentence, numbered results without gaps or repeats, the words as without the cuts."""
+    path, _ = sentence_clip(tmp_path, STREAMED)
+    pcm = wav_pcm(path)
+    received, resumes, code = asyncio.run(cut_session(stream_url(gateway, lang="zh-CN"), pcm, [0.3, 0.6], pace=2.0))
+    assert code == 1000 and len(resumes) == 2 and received[-1]["type"] == "completed", received[-3:]
+    check_results(received)
+    finals = [m for m in received if m["type"] == "final"]
+    assert len(finals) == len(STREAMED), finals
+    joined = cer("".join(SENTENCES[i] for i in STREAMED), "".join(f["text"] for f in finals))
+    assert joined <= MAX_STREAM_CER, finals
 
 
 @pytest.mark.slow

@@ -42,7 +42,7 @@ enum AccessToken {
         guard let query = uri.query, !query.isEmpty else { return uri.path }
         let parts = query.split(separator: "&", omittingEmptySubsequences: false).map { part -> String in
             let key = part.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
-            return key == Self.queryName ? "\(key)=REDACTED" : String(part)
+            return key == Self.queryName || key == "resume_token" ? "\(key)=REDACTED" : String(part)
         }
         return "\(uri.path)?\(parts.joined(separator: "&"))"
     }

@@ -38,9 +38,11 @@ struct Authenticator: Sendable {
         }
     }
 
-    /// Throws a 401 ``GatewayError`` unless the request carries an accepted token.
-    func authenticate(headers: HTTPFields, uri: URI) async throws(GatewayError) {
-        guard !self.isDisabled else { return }
+    /// Throws a 401 ``GatewayError`` unless the request carries an accepted token. Returns who the caller is, for
+    /// binding a resumable session to it: a JWT's `sub`, else a digest of the token (`anonymous` without auth).
+    @discardableResult
+    func authenticate(headers: HTTPFields, uri: URI) async throws(GatewayError) -> String {
+        guard !self.isDisabled else { return "anonymous" }
         guard let token = AccessToken.find(in: headers, uri: uri) else {
             throw GatewayError.unauthorized(
                 "A token is required: send the header 'token: <token>', 'Authorization: Bearer <token>', or the query parameter ?token=<token>."
@@ -50,6 +52,17 @@ struct Authenticator: Sendable {
             throw GatewayError.unauthorized(
                 "The token is not valid (unknown token, or a JWT that is expired or not signed with the server's secret).")
         }
+        return await self.caller(token)
+    }
+
+    /// A JWT's subject when it has one (a client's next JWT then resumes its sessions), else the token's digest.
+    private func caller(_ token: String) async -> String {
+        if let keys = self.keys, token.split(separator: ".").count == 3, let claims = try? await keys.verify(token, as: Claims.self),
+            let subject = claims.sub?.value
+        {
+            return "sub:\(subject)"
+        }
+        return "token:" + SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
     func accepts(_ token: String) async -> Bool {

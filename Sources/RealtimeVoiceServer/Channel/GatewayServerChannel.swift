@@ -25,7 +25,7 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
     typealias Refuse = @Sendable (GatewayError, HTTPRequest, Logger, ContinuousClock.Instant) -> Response
 
     enum UpgradeResult: Sendable {
-        case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, WebSocketDataHandler<GatewayWebSocketContext>, Logger)
+        case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, WebSocketDataHandler<GatewayWebSocketContext>, Logger, ClientCloseRecord)
         /// Served by handlers in the channel pipeline (the echo): nothing left to run here.
         case inPipeline
         case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
@@ -107,7 +107,8 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
                     channel.eventLoop.makeCompletedFuture {
                         channel.pipeline.syncOperations.removeHandler(malformedRequests, promise: nil)
                         try channel.pipeline.syncOperations.addHandler(LingeringCloseHandler(), position: .first)
-                        try channel.pipeline.syncOperations.addHandler(ClientFrameValidator())
+                        let clientClose = ClientCloseRecord()
+                        try channel.pipeline.syncOperations.addHandler(ClientFrameValidator(clientClose: clientClose))
                         switch chosenHandler.value {
                         case .echo(let settings):
                             try channel.pipeline.syncOperations.addHandlers(
@@ -124,7 +125,7 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
                                 wrappingChannelSynchronously: channel,
                                 configuration: .init(isOutboundHalfClosureEnabled: true)
                             )
-                            return UpgradeResult.websocket(asyncChannel, handler, logger)
+                            return UpgradeResult.websocket(asyncChannel, handler, logger, clientClose)
                         case nil:
                             throw ChannelError.inappropriateOperationForState
                         }
@@ -191,7 +192,7 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
                 }
             case .inPipeline:
                 return
-            case .websocket(let asyncChannel, let handler, let logger):
+            case .websocket(let asyncChannel, let handler, let logger, let clientClose):
                 let shutdown = ShutdownSignal(drainTime: self.drainTime)
                 let configuration = WebSocketHandler.Configuration(
                     extensions: [],
@@ -209,7 +210,7 @@ struct GatewayServerChannel: ServerChildChannel, HTTPChannelHandler {
                                 type: .server,
                                 configuration: configuration,
                                 asyncChannel: asyncChannel,
-                                context: GatewayWebSocketContext(logger: logger, shutdown: shutdown),
+                                context: GatewayWebSocketContext(logger: logger, shutdown: shutdown, clientClose: clientClose),
                                 handler: handler
                             )
                         } catch {
@@ -248,6 +249,9 @@ struct GatewayWebSocketContext: WebSocketContext {
     let logger: Logger
     /// Triggered when the server shuts down gracefully.
     let shutdown: ShutdownSignal
+    /// The close code the client sent, if it sent a close frame (a stream tells a client that ended its session
+    /// from a connection that dropped).
+    let clientClose: ClientCloseRecord
 }
 
 /// Keeps a copy of the connection's first request head when it asks for an upgrade, then leaves the pipeline.

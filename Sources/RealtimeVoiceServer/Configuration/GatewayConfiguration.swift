@@ -119,6 +119,12 @@ public struct StreamLimits: Sendable {
     /// (up to twice this; beyond, the socket closes with 1009). OpenAI takes up to 15 MiB; 4 MiB holds 60 s of
     /// 24 kHz PCM16 in base64.
     public var maxRealtimeEventBytes: Int
+    /// How long a stream whose connection dropped (no close frame, or a close code other than 1000) waits, engine
+    /// state kept, for its client to resume it with `resume_token`; 0 ends it at once, as a closed one.
+    public var resumeWindow: Duration
+    /// Streams that may wait detached at once; one more drop ends its stream at once. A new session that finds its
+    /// engine without free capacity ends the oldest detached stream of that engine first.
+    public var maxDetachedSessions: Int
 
     public init(
         maxFrameBytes: Int = 64 * 1024,
@@ -126,8 +132,12 @@ public struct StreamLimits: Sendable {
         maxSessionDuration: Duration = .seconds(600),
         pingInterval: Duration = .seconds(20),
         maxBufferedAudio: Duration = .seconds(60),
-        maxRealtimeEventBytes: Int = 4 * 1024 * 1024
+        maxRealtimeEventBytes: Int = 4 * 1024 * 1024,
+        resumeWindow: Duration = .seconds(30),
+        maxDetachedSessions: Int = 16
     ) {
+        self.resumeWindow = resumeWindow
+        self.maxDetachedSessions = maxDetachedSessions
         self.maxRealtimeEventBytes = maxRealtimeEventBytes
         self.maxFrameBytes = maxFrameBytes
         self.idleTimeout = idleTimeout

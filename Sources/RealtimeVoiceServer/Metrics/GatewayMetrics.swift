@@ -42,12 +42,25 @@ public final class GatewayMetrics: Sendable {
         static let uploadBytes = "realtime_voice_upload_bytes"
         static let httpRequests = "realtime_voice_http_requests_total"
         static let httpDuration = "realtime_voice_http_request_duration_seconds"
+        static let detachedSessions = "realtime_voice_detached_sessions"
+        static let resumes = "realtime_voice_resumes_total"
     }
 
     // MARK: Sessions (streams, echo connections, uploads)
 
     func sessionStarted(endpoint: String, engine: String) {
         Meter(label: Name.activeSessions, dimensions: [("endpoint", endpoint), ("engine", engine)], factory: self.factory).increment()
+    }
+
+    /// Streams whose connection dropped and that wait for a resume (`delta` +1 or −1).
+    func detachedSessions(_ delta: Int) {
+        let meter = Meter(label: Name.detachedSessions, factory: self.factory)
+        if delta > 0 { meter.increment(by: Double(delta)) } else { meter.decrement(by: Double(-delta)) }
+    }
+
+    /// A resume attempt: `resumed`, or the refusal's reason (`unknown`, `foreign`, `ended`).
+    func resume(outcome: String) {
+        Counter(label: Name.resumes, dimensions: [("outcome", outcome)], factory: self.factory).increment()
     }
 
     /// A session ended with `outcome`: `completed`, `client_gone` or an error code.

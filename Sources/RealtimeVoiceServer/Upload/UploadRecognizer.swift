@@ -26,8 +26,11 @@ final class UploadRecognizer: Sendable {
     private let decodePool: NIOThreadPool
     private let inFlight = Atomic<Int>(0)
     private let metrics: GatewayMetrics
+    /// Detached streams, which an upload that would wait for its engine ends first.
+    private let detached: ResumableSessions?
 
-    init(engines: EngineRegistry, limits: UploadLimits, decodePool: NIOThreadPool, metrics: GatewayMetrics) {
+    init(engines: EngineRegistry, limits: UploadLimits, decodePool: NIOThreadPool, metrics: GatewayMetrics, detached: ResumableSessions? = nil) {
+        self.detached = detached
         self.engines = engines
         self.limits = limits
         self.decodePool = decodePool
@@ -74,6 +77,7 @@ final class UploadRecognizer: Sendable {
         _ upload: UploadedAudio, engine: any SpeechRecognizer, language: String, hotwords: [Hotword], sampleRate: String?
     ) async throws(GatewayError) -> Result {
         let samples = try await self.decode(upload, to: engine.sampleRate, rawSampleRate: sampleRate)
+        await self.detached?.makeRoom(on: engine)
         let started = ContinuousClock.now
         let segments: [RecognizedSegment]
         do {

@@ -118,3 +118,30 @@ struct FeedIntake {
         self.feed.finish()
     }
 }
+
+/// A ``FeedIntake`` that the readers of a session's successive connections share (one at a time, but a resume may
+/// start reading while the dropped connection's reader is still being cancelled).
+///
+/// `@unchecked Sendable`: every access to the intake holds the lock.
+final class SharedIntake: @unchecked Sendable {
+    private let lock = NIOLock()
+    private var intake: FeedIntake
+
+    init(_ intake: FeedIntake) {
+        self.intake = intake
+    }
+
+    var receivedMilliseconds: Int { self.lock.withLock { self.intake.receivedMilliseconds } }
+
+    func push(_ bytes: some Collection<UInt8>) throws(StreamSessionError) {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        try self.intake.push(bytes)
+    }
+
+    func finish() throws(StreamSessionError) {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        try self.intake.finish()
+    }
+}

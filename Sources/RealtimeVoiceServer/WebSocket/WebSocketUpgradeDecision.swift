@@ -5,6 +5,8 @@ import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import NIOWebSocket
+import RealtimeVoiceErrors
 import SpeechEngine
 
 /// What ``WebSocketUpgradeDecision`` decided about a handshake.
@@ -25,6 +27,7 @@ struct WebSocketUpgradeDecision: Sendable {
     let limits: StreamLimits
     let instanceID: String
     let metrics: GatewayMetrics
+    let resumable: ResumableSessions
 
     func decide(_ request: HTTPRequest, logger: Logger) async -> UpgradeDecision {
         let uri = URI(request.path ?? "/")
@@ -36,8 +39,9 @@ struct WebSocketUpgradeDecision: Sendable {
             logger.info("WebSocket upgrade refused", metadata: ["ws.refusal": "not_a_websocket_endpoint"])
             return .route
         }
+        let caller: String
         do {
-            try await self.authenticator.authenticate(headers: request.headerFields, uri: uri)
+            caller = try await self.authenticator.authenticate(headers: request.headerFields, uri: uri)
         } catch {
             logger.info("WebSocket upgrade refused", metadata: ["ws.refusal": "\(error.code)"])
             return .refuse(error)
@@ -58,6 +62,9 @@ struct WebSocketUpgradeDecision: Sendable {
         case Paths.realtime:
             return self.realtime(request, uri: uri, headers: headers, logger: logger)
         default:
+            if let token = uri.queryParameters.get("resume_token") {
+                return self.resume(token: token, lastSeq: uri.queryParameters.get("last_seq"), caller: caller, headers: headers, logger: logger)
+            }
             let parameters: StreamParameters
             do {
                 parameters = try StreamParameters(query: uri, engines: self.engines)
@@ -72,13 +79,48 @@ struct WebSocketUpgradeDecision: Sendable {
                 "WebSocket upgrade",
                 metadata: ["ws.endpoint": "stream", "session.engine": "\(parameters.engine.name)", "session.sample_rate": "\(parameters.sampleRate)"]
             )
-            let session = StreamSession(id: sessionID, parameters: parameters, limits: self.limits, logger: sessionLogger, metrics: self.metrics)
+            let resumption =
+                self.resumable.isEnabled
+                ? StreamSession.Resumption(registry: self.resumable, token: ResumableSessions.newToken(), caller: caller) : nil
+            let session = StreamSession(
+                id: sessionID, parameters: parameters, limits: self.limits, logger: sessionLogger, metrics: self.metrics,
+                instanceID: self.instanceID, resumption: resumption)
             return .upgrade(
                 headers,
                 .stream { inbound, outbound, context in
-                    try await session.run(inbound: inbound, outbound: outbound, shutdown: context.shutdown)
+                    try await session.run(inbound: inbound, outbound: outbound, context: context)
                 }
             )
+        }
+    }
+
+    /// `resume_token` (and `last_seq`, the last result the client saw; 0 if none): the session it resumes, or a
+    /// connection that says `resume_failed` and why (a client reads that more easily than a refused handshake).
+    private func resume(token: String, lastSeq rawSeq: String?, caller: String, headers: HTTPFields, logger: Logger) -> UpgradeDecision {
+        let lastSeq = rawSeq.flatMap { Int($0) }.map { max(0, $0) } ?? 0
+        switch self.resumable.session(for: token, caller: caller) {
+        case .success(let session):
+            logger.info("WebSocket upgrade", metadata: ["ws.endpoint": "stream", "session.id": "\(session.id)", "session.resume": "true"])
+            return .upgrade(
+                headers,
+                .stream { inbound, outbound, context in
+                    try await session.resume(inbound: inbound, outbound: outbound, context: context, lastSeq: lastSeq)
+                })
+        case .failure(let refusal):
+            self.metrics.resume(outcome: refusal.rawValue)
+            logger.info("WebSocket upgrade", metadata: ["ws.endpoint": "stream", "session.resume_refused": "\(refusal.rawValue)"])
+            let message: String
+            switch refusal {
+            case .unknown: message = "No session to resume with this token here: it is wrong, or its resume window ran out. Start a new session."
+            case .foreign: message = "This resume token belongs to another caller's session."
+            case .ended: message = "The session is over. Start a new session."
+            }
+            return .upgrade(
+                headers,
+                .stream { _, outbound, _ in
+                    try await outbound.write(.text(ServerMessage.resumeFailed(reason: refusal.rawValue, message: message).jsonText))
+                    try await outbound.close(WebSocketErrorCode(codeNumber: Int(ErrorCode.resumeFailed.closeCode ?? 1008)), reason: "resume_failed")
+                })
         }
     }
 
