@@ -270,7 +270,10 @@ def test_wrong_script_is_decoded_again_unless_marked_a_partial(whisper_sidecar):
     assert cer(SENTENCES[1], full["text"]) <= 0.4, full["text"]  # the beam-search retry heard 叫我起床
     status, preview = post(url, fields | {"realtime_voice_partial": "true"}, clip)
     assert status == 200 and not re.search(r"[A-Za-z]", preview["text"]), preview  # dropped, not decoded again
-    assert cer(SENTENCES[1], preview["text"]) > cer(SENTENCES[1], full["text"]), (preview["text"], full["text"])
+    # Never better than the retried decode. Usually worse (the English tail dropped), but int8 base on 2 threads
+    # does not decode the same clip the same way every time: now and then greedy gets it in Chinese at once
+    # (seen once in a full run on 2026-12-07: both '明天早上拍天，叫我起床').
+    assert cer(SENTENCES[1], preview["text"]) >= cer(SENTENCES[1], full["text"]), (preview["text"], full["text"])
 
 
 @pytest.mark.slow
