@@ -5,6 +5,7 @@
 #   make test       installs what is missing, checks the format, builds and runs every test (Swift and Python)
 #   make test-fast  the edit loop (after make test has installed everything): Swift tests and the fast Python cases
 #   make format     formats the Swift sources (swift-format, .swift-format); make test fails on unformatted code
+#   make embed-scripts  copies clients/miniprogram/resumable-stream.js into the web page's Swift source (a test checks it)
 #   make run-whisper   the same as make run (kept for old instructions)
 #   make bench-mandarin  Mandarin and English accuracy, latency, capacity and memory of engine whisper (bench/mandarin.sh)
 #   make bench      streaming benchmark (bench/stream.sh)
@@ -30,7 +31,7 @@ RUN_PACKAGES := libpocketsphinx-dev pocketsphinx-en-us libsoxr-dev libwebrtc-aud
 # mini-program client test.
 TEST_PACKAGES := pocketsphinx-testdata flite espeak-ng sox python3 python3-venv nginx-light openssl chromium chromium-driver nodejs node-ws
 
-.PHONY: run run-whisper whisper-sidecar test test-fast format format-check deps test-deps build build-release swift-test python-test bench bench-upload bench-relay bench-wer bench-latency bench-mandarin bench-node bench-compare bench-soak clean
+.PHONY: embed-scripts run run-whisper whisper-sidecar test test-fast format format-check deps test-deps build build-release swift-test python-test bench bench-upload bench-relay bench-wer bench-latency bench-mandarin bench-node bench-compare bench-soak clean
 
 run: deps build-release whisper-sidecar
 	.build/release/realtime-voice serve $(ARGS)
@@ -52,6 +53,9 @@ FAST_CASES := not slow and not conformance and not bad_input and not browser and
 # swift-format (the toolchain's, `swift format`) with .swift-format: the Swift sources as committed must be formatted.
 format-check:
 	$(SWIFT) format lint --strict --recursive --parallel Sources Tests Package.swift
+
+embed-scripts:
+	$(PYTHON) scripts/embed-resumable-stream.py
 
 format:
 	$(SWIFT) format --in-place --recursive --parallel Sources Tests Package.swift

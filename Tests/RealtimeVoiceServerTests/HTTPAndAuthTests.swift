@@ -41,6 +41,18 @@ struct HTTPAndAuthTests {
         }
     }
 
+    @Test("/resumable-stream.js is the mini-program module's file, byte for byte (scripts/embed-resumable-stream.py)")
+    func resumableStreamScript() async throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../clients/miniprogram/resumable-stream.js")
+        let shared = try String(contentsOf: file, encoding: .utf8)
+        try await withGateway { client in
+            let response = try await client.execute(uri: "/resumable-stream.js", method: .get)
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType] == "application/javascript; charset=utf-8")
+            #expect(String(buffer: response.body) + "\n" == shared, "run scripts/embed-resumable-stream.py")
+        }
+    }
+
     @Test("unknown paths are JSON 404s carrying the instance header")
     func notFound() async throws {
         try await withGateway { client in

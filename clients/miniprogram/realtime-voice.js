@@ -8,6 +8,7 @@
 //     onFinal: (segment) => this.setData({ lines: [...this.data.lines, segment.text] }),
 //     onError: (error) => wx.showToast({ title: error.message, icon: 'none' }),
 //     onFallback: (reason) => console.warn('uploading instead of streaming:', reason),
+//     onReconnecting: ({ attempt, afterMs }) => {}, onResumed: ({ receivedMs, instance }) => {},   // optional
 //   })
 //   recognizer.start()   // on touchstart
 //   recognizer.stop()    // on touchend
@@ -15,6 +16,12 @@
 // Facts it relies on (WeChat docs): PCM frames come from RecorderManager.onFrameRecorded (format 'PCM', frameSize
 // in KB); encodeBitRate must suit the sample rate or recording fails; at most 5 sockets are open at once (this
 // module keeps one); sockets are cut 5 s after the app goes to the background; a recording lasts 10 min at most.
+//
+// A socket that drops mid-session is reconnected and the session resumed (resumable-stream.js, copied with this
+// file: options maxBufferMs and resumeWindowMs, both 30 s by default); a session that cannot be resumed ends with
+// onError({ code: 'stream_lost' }).
+
+import { createResumableStream } from './resumable-stream.js'
 
 const BIT_RATES = { 8000: 24000, 11025: 24000, 12000: 32000, 16000: 48000, 22050: 64000, 24000: 64000, 32000: 96000, 44100: 128000, 48000: 128000 }
 const MAX_RECORDING_MS = 600000
@@ -30,17 +37,14 @@ export function createRecognizer(options) {
   const recorder = wx.getRecorderManager()
 
   let mode = 'idle'          // idle | connecting | streaming | ending | switching | recording-file | uploading
-  let socket = null
-  let ready = false
+  let session = null         // the resumable stream (resumable-stream.js) while streaming
   let pingTimer = null
   let stopRequested = false
-  let queued = []            // frames recorded before the server's "ready"
   let recorderStopped = false
 
   // A recorder that cannot start (microphone refused, busy) ends the attempt with a clear error.
   recorder.onError((res) => {
     if (mode === 'idle') return
-    clearInterval(pingTimer)
     closeSocket()
     setMode('idle')
     fail('recorder_failed', (res && res.errMsg) || 'the microphone could not be used')
@@ -49,66 +53,81 @@ export function createRecognizer(options) {
 
   function setMode(next) { mode = next; notify('onStateChange', next) }
 
-  // Forgets the session's socket first, so that its own onClose sees it is no longer current.
+  // Forgets the session first, so that its own close handler sees it is no longer current.
   function closeSocket() {
-    if (!socket) return
-    const closing = socket
-    socket = null
-    try { closing.close({ code: 1000 }) } catch (e) {}
+    clearInterval(pingTimer)
+    if (!session) return
+    const closing = session
+    session = null
+    closing.close()
   }
 
   function fail(code, message) {
     notify('onError', { code, message })
   }
 
+  // One wx SocketTask as resumable-stream.js wants a socket: onError and onClose both end it, once.
+  function connect(url) {
+    return (extraQuery, handlers) => {
+      const task = wx.connectSocket({ url: extraQuery ? `${url}&${extraQuery}` : url, header: { token: options.token }, timeout: 10000 })
+      let closed = false
+      const close = (code) => { if (!closed) { closed = true; handlers.close(code) } }
+      task.onOpen(() => handlers.open())
+      task.onMessage((res) => handlers.message(typeof res.data === 'string' ? res.data : new TextDecoder().decode(res.data)))
+      task.onError(() => close(1006))
+      task.onClose((res) => close(res && res.code))
+      return {
+        send: (data) => task.send({ data: typeof data === 'string' ? data : data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) }),
+        close: (code) => task.close({ code }),
+      }
+    }
+  }
+
   // ---- streaming ---------------------------------------------------------------------------------------
   function startStreaming() {
     setMode('connecting')
-    ready = false
     stopRequested = false
-    queued = []
     const query = `sample_rate=${sampleRate}&lang=${encodeURIComponent(lang)}`
-    socket = wx.connectSocket({ url: `${socketBase}/api/realtime-voice/stream?${query}`, header: { token: options.token }, timeout: 10000 })
-    const thisSocket = socket
-    let socketPing = null
-    thisSocket.onOpen(() => {
-      socketPing = setInterval(() => thisSocket.send({ data: '{"type":"ping"}' }), PING_INTERVAL_MS)
-      pingTimer = socketPing
-    })
-    thisSocket.onMessage((res) => {
-      const message = JSON.parse(typeof res.data === 'string' ? res.data : new TextDecoder().decode(res.data))
-      if (message.type === 'ready') {
-        ready = true
-        for (const frame of queued) thisSocket.send({ data: frame })
-        queued = []
-        // Released before the server was ready: what was held is sent, then the end.
-        if (stopRequested && recorderStopped) thisSocket.send({ data: '{"type":"end"}' })
-        else if (!stopRequested) setMode('streaming')
-      } else if (message.type === 'partial') {
-        notify('onPartial', message.text, message)
-      } else if (message.type === 'final') {
-        notify('onFinal', { text: message.text, startMs: message.start_ms, endMs: message.end_ms, words: message.words, language: message.language })
-      } else if (message.type === 'completed') {
+    const thisSession = createResumableStream({
+      sampleRate,
+      maxBufferMs: options.maxBufferMs,
+      resumeWindowMs: options.resumeWindowMs,
+      connect: connect(`${socketBase}/api/realtime-voice/stream?${query}`),
+      onMessage: (message) => {
+        if (session !== thisSession) return
+        if (message.type === 'ready') {
+          if (!stopRequested) setMode('streaming')
+        } else if (message.type === 'partial') {
+          notify('onPartial', message.text, message)
+        } else if (message.type === 'final') {
+          notify('onFinal', { text: message.text, startMs: message.start_ms, endMs: message.end_ms, words: message.words, language: message.language })
+        } else if (message.type === 'completed') {
+          finishStreaming()
+        } else if (message.type === 'error') {
+          fail(message.code, message.message)
+        }
+      },
+      onReconnecting: (attempt) => { if (session === thisSession) notify('onReconnecting', attempt) },
+      onResumed: (message) => { if (session === thisSession) notify('onResumed', { receivedMs: message.received_ms, instance: message.instance }) },
+      onLost: (lost) => {
+        if (session !== thisSession) return
+        fail('stream_lost', `the connection was lost and the session could not be resumed (${lost.code}): ${lost.message}`)
+        if (!recorderStopped) { stopRequested = true; recorder.stop() }
         finishStreaming()
-      } else if (message.type === 'error') {
-        fail(message.code, message.message)
-      }
+      },
+      onClosed: (code, { ready }) => {
+        if (session !== thisSession) return
+        if (!ready) return fallBack(`the WebSocket closed before the server was ready (${code})`)
+        if (mode === 'streaming' && code !== 1000) return fallBack(`the WebSocket closed unexpectedly (${code})`)
+        if (mode !== 'idle') finishStreaming()
+      },
     })
-    thisSocket.onError((res) => {
-      if (!ready && socket === thisSocket) fallBack(`the WebSocket could not open: ${res && res.errMsg ? res.errMsg : 'error'}`)
-    })
-    thisSocket.onClose((res) => {
-      clearInterval(socketPing)
-      if (socket !== thisSocket) return
-      if (!ready) return fallBack(`the WebSocket closed before the server was ready (${res.code})`)
-      if (mode === 'streaming' && res.code !== 1000) return fallBack(`the WebSocket closed unexpectedly (${res.code})`)
-      if (mode !== 'idle') finishStreaming()
-    })
+    session = thisSession
+    pingTimer = setInterval(() => thisSession.sendText('{"type":"ping"}'), PING_INTERVAL_MS)
     recorder.onFrameRecorded((res) => {
       if (mode !== 'connecting' && mode !== 'streaming' && mode !== 'ending') return
-      if (ready) thisSocket.send({ data: res.frameBuffer })
-      else queued.push(res.frameBuffer)
-      if (res.isLastFrame && stopRequested && ready) thisSocket.send({ data: '{"type":"end"}' })
+      thisSession.push(res.frameBuffer)
+      if (res.isLastFrame && stopRequested) thisSession.end()
     })
     recorder.onStop(() => {
       recorderStopped = true
@@ -116,14 +135,13 @@ export function createRecognizer(options) {
       if (mode === 'recording-file' || mode === 'uploading' || mode === 'idle') return
       // The 10-minute cap stops the recorder by itself: end the session as if asked.
       if (!stopRequested) { stopRequested = true; setMode('ending') }
-      if (ready && socket === thisSocket) thisSocket.send({ data: '{"type":"end"}' })
+      thisSession.end()
     })
     recorderStopped = false
     recorder.start({ format: 'PCM', sampleRate, numberOfChannels: 1, encodeBitRate: BIT_RATES[sampleRate], frameSize: 2, duration: MAX_RECORDING_MS })
   }
 
   function finishStreaming() {
-    clearInterval(pingTimer)
     closeSocket()
     setMode('idle')
     notify('onComplete')
@@ -132,7 +150,6 @@ export function createRecognizer(options) {
   // ---- fallback: record a file, upload it ------------------------------------------------------------
   function fallBack(reason) {
     if (mode === 'recording-file' || mode === 'uploading' || mode === 'idle' || mode === 'switching') return
-    clearInterval(pingTimer)
     closeSocket()
     notify('onFallback', reason)
     if (stopRequested) {

@@ -85,6 +85,7 @@ AREAS = {
     "test_whisper_engine.py": ["whisper"],
     "test_whisper_sidecar.py": ["whisper"],
     "test_miniprogram_client.py": ["node"],
+    "test_miniprogram_resume.py": ["node"],
 }
 
 

@@ -404,6 +404,11 @@ class FaultProxy:
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
+    @property
+    def connections(self) -> int:
+        """Client connections being relayed now."""
+        return len(self._tasks)
+
     def ws_url(self, path: str = "/", **query: str) -> str:
         params = "&".join(f"{k}={v}" for k, v in query.items())
         return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}{path}" + (f"?{params}" if params else "")

@@ -17,9 +17,16 @@ DEPLOY = ROOT / "deploy"
 NGINX = "/usr/sbin/nginx"
 
 
-def production_config(tmp: Path, certificate: str, key: str) -> Path:
-    """deploy/nginx.conf as a site file inside a minimal nginx.conf, its paths pointed into `tmp`."""
-    site = (DEPLOY / "nginx.conf").read_text()
+def snippets(tmp: Path) -> None:
+    """The shipped snippets where nginx looks for `include snippets/…` (relative to the directory of nginx.conf)."""
+    if not (tmp / "snippets").exists():
+        (tmp / "snippets").symlink_to(DEPLOY / "nginx")
+
+
+def production_config(tmp: Path, certificate: str, key: str, site_file: str = "nginx.conf") -> Path:
+    """A shipped site file (deploy/nginx.conf) inside a minimal nginx.conf, its paths pointed into `tmp`."""
+    snippets(tmp)
+    site = (DEPLOY / site_file).read_text()
     site = site.replace("/etc/nginx/snippets/", f"{DEPLOY}/nginx/")
     site = re.sub(r"ssl_certificate .*;", f"ssl_certificate {certificate};", site)
     site = re.sub(r"ssl_certificate_key .*;", f"ssl_certificate_key {key};", site)
@@ -29,9 +36,10 @@ def production_config(tmp: Path, certificate: str, key: str) -> Path:
     return main
 
 
-def test_the_shipped_config_passes_nginx_t(tmp_path):
+@pytest.mark.parametrize("site_file", ["nginx.conf", "nginx-several-gateways.conf"])
+def test_the_shipped_config_passes_nginx_t(tmp_path, site_file):
     certificate, key, _ = make_certificates("self-signed", str(tmp_path))
-    config = production_config(tmp_path, certificate, key)
+    config = production_config(tmp_path, certificate, key, site_file)
     result = subprocess.run([NGINX, "-t", "-c", str(config), "-p", str(tmp_path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "syntax is ok" in result.stderr
@@ -43,6 +51,7 @@ class Nginx:
     def __init__(self, tmp: Path, upstream_port: int):
         self.http_port, self.https_port = free_port(), free_port()
         self.certificate, key, self.trust_root = make_certificates("self-signed", str(tmp))
+        snippets(tmp)
         config = tmp / "nginx.conf"
         config.write_text(f"""
 pid {tmp}/nginx.pid;

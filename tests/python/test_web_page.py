@@ -1,9 +1,11 @@
 """The web page at `/`, in a real browser: Debian's headless Chromium, driven by selenium, with a fake microphone
 that plays a flite recording. The page must capture it, stream it and show the transcript."""
 import os
+import re
 import shutil
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import ROOT, TOKEN, Server
+from fault_proxies import FaultProxy
 from mandarin_speech import SENTENCES, cer, mandarin_clip
 
 SENTENCE = "please turn off the lights in the kitchen"
@@ -159,3 +162,34 @@ def test_a_browser_client_of_the_realtime_api_authenticates_with_a_subprotocol(b
     assert types[:2] == ["session.created", "session.updated"] and "input_audio_buffer.committed" in types, types
     transcript = result["events"][-1]["transcript"]
     assert word_error_rate(SENTENCE, transcript) <= 0.25, transcript
+
+
+def resumes(server: Server) -> float:
+    request = urllib.request.Request(f"http://127.0.0.1:{server.port}/metrics", headers={"token": TOKEN})
+    text = urllib.request.urlopen(request, timeout=5).read().decode()
+    return sum(float(m[1]) for m in re.finditer(r'^realtime_voice_resumes_total\{outcome="resumed"\} (\S+)$', text, re.M))
+
+
+@pytest.mark.slow
+def test_the_page_resumes_when_the_connection_drops_mid_sentence_and_the_transcript_has_no_gap(browser, server):
+    """A relay between the browser and the server drops the connection (no close frame) twice, each time in the
+    middle of a repetition of the sentence: the page reconnects, resumes, and every repetition is one line."""
+    before = resumes(server)
+    with FaultProxy("pass", server.port) as proxy:
+        browser.get(f"{proxy.url}/?token={TOKEN}")
+        talk = browser.find_element(By.ID, "talk")
+        talk.click()
+        WebDriverWait(browser, 15).until(lambda d: "Listening" in d.find_element(By.ID, "status").text)
+        lines = lambda d: d.find_elements(By.CSS_SELECTOR, "#transcript li")
+        for count in (1, 2):
+            WebDriverWait(browser, 30).until(lambda d: len(lines(d)) >= count)
+            time.sleep(1.3)  # into the next repetition (the sentence takes ~2.5 s, then 1.8 s of silence)
+            proxy.cut()
+        WebDriverWait(browser, 30).until(lambda d: len(lines(d)) >= 3)
+        talk.click()
+        WebDriverWait(browser, 15).until(lambda d: d.find_element(By.ID, "status").text.startswith("Done"))
+        segments = browser.execute_script('return [...document.querySelectorAll("#transcript li")].map((li) => [Number(li.dataset.segment), li.lastChild.textContent])')
+    assert resumes(server) - before == 2
+    # Each segment once, none missing (a lost or repeated final would break the run), each the whole sentence.
+    assert [number for number, _ in segments] == list(range(segments[0][0], segments[0][0] + len(segments))), segments
+    assert all(word_error_rate(SENTENCE, text) <= 0.3 for _, text in segments[:3]), segments

@@ -44,6 +44,9 @@ struct GatewayRoutes<Context: RequestContext>: Sendable {
         router.get("/app.js") { _, _ -> Response in
             Self.page(WebPage.script, contentType: "application/javascript; charset=utf-8")
         }
+        router.get("/resumable-stream.js") { _, _ -> Response in
+            Self.page(ResumableStreamScript.source, contentType: "application/javascript; charset=utf-8")
+        }
         router.get(RouterPath(Paths.debugHeaders)) { request, _ -> Response in
             // Only the headers that tell how the request travelled are echoed with their values: a proxy may add
             // credentials of its own (Proxy-Authorization, X-Api-Key, …), and tokens ship inside mini-programs.

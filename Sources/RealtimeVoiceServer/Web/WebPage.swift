@@ -68,13 +68,13 @@ enum WebPage {
             <div id="upload-result"></div>
           </section>
         </main>
-        <script src="/app.js"></script>
+        <script type="module" src="/app.js"></script>
         </body>
         </html>
         """#
 
     static let script = #"""
-        "use strict";
+        import { createResumableStream } from "/resumable-stream.js";
         const $ = (id) => document.getElementById(id);
         const params = new URLSearchParams(location.search);
         $("token").value = params.get("token") || localStorage.getItem("realtime-voice-token") || "";
@@ -181,63 +181,70 @@ enum WebPage {
           const tap = new AudioWorkletNode(context, "tap");
           source.connect(tap);
           const scheme = location.protocol === "https:" ? "wss" : "ws";
-          const socket = new WebSocket(
-            `${scheme}://${location.host}/api/realtime-voice/stream?sample_rate=16000&${languageQuery()}&token=${encodeURIComponent(token)}`);
-          socket.binaryType = "arraybuffer";
+          const url = `${scheme}://${location.host}/api/realtime-voice/stream?sample_rate=16000&${languageQuery()}&token=${encodeURIComponent(token)}`;
           const downsampler = new Downsampler(context.sampleRate, 16000);
-          let pending = [];
-          let pendingSamples = 0;
+          let pending = new Int16Array(0);
           let ready = false;
-          // Sends what is held in messages of at most 100 ms (3200 bytes): audio held while waiting for "ready" could
-          // otherwise exceed the server's message size limit.
-          function flush(all) {
-            if (!ready || socket.readyState !== WebSocket.OPEN) return;
-            const samples = new Int16Array(pendingSamples);
-            let offset = 0; for (const part of pending) { samples.set(part, offset); offset += part.length; }
+          // The socket drops (a network change, a proxy recycling connections): the stream reconnects and resumes
+          // (resumable-stream.js, shared with the mini-program module), holding the microphone's audio meanwhile.
+          const resumable = createResumableStream({
+            sampleRate: 16000,
+            connect: (extraQuery, handlers) => {
+              const socket = new WebSocket(extraQuery ? `${url}&${extraQuery}` : url);
+              socket.binaryType = "arraybuffer";
+              socket.onopen = () => handlers.open();
+              socket.onmessage = (event) => handlers.message(event.data);
+              socket.onclose = (event) => handlers.close(event.code);
+              return { send: (data) => socket.send(data), close: (code) => socket.close(code) };
+            },
+            onMessage: (message) => {
+              if (message.type === "ready") {
+                ready = true;
+                setStatus(session && session.ended ? "Finishing…" : "Listening — speak now.");
+              }
+              else if (message.type === "partial") { $("partial").textContent = message.text; }
+              else if (message.type === "final") {
+                $("partial").textContent = "";
+                if (message.text) {
+                  const item = document.createElement("li");
+                  item.dataset.segment = message.segment;
+                  item.innerHTML = `<span class="time">${timeOf(message.start_ms)}</span>`;
+                  item.appendChild(document.createTextNode(message.text));
+                  $("transcript").appendChild(item);
+                }
+              } else if (message.type === "completed") { setStatus(`Done: ${(message.duration_ms / 1000).toFixed(1)} s of audio recognised.`); }
+              else if (message.type === "error") { setStatus(explain(message.code, message.message), true); }
+            },
+            onReconnecting: ({ attempt }) => setStatus(`The connection was lost; reconnecting (attempt ${attempt})…`, true),
+            onResumed: () => setStatus(session && session.ended ? "Finishing…" : "Listening — speak now."),
+            onLost: ({ message }) => { setStatus("The connection was lost and could not be resumed: " + message, true); teardown(); },
+            onClosed: (code, { ready: wasReady }) => {
+              if (!session || session.resumable !== resumable) return;
+              const errorShown = $("status").classList.contains("error");
+              if (!wasReady && !errorShown) setStatus("Cannot open a WebSocket to the server: \#
+          a proxy in front of it may not pass WebSocket (run realtime-voice doctor on this address).", true);
+              else if (!session.ended && code !== 1000 && !errorShown) setStatus(code === 1006
+                ? "The connection to the server was lost." : `The server closed the connection (${code}).`, true);
+              teardown();
+            },
+          });
+          // The audio goes out in messages of 100 ms (3200 bytes), the last one shorter.
+          function push(samples, all) {
+            const joined = new Int16Array(pending.length + samples.length);
+            joined.set(pending); joined.set(samples, pending.length);
             let start = 0;
-            for (; start + 1600 <= samples.length; start += 1600) socket.send(samples.slice(start, start + 1600).buffer);
-            if (all && start < samples.length) { socket.send(samples.slice(start).buffer); start = samples.length; }
-            pending = [samples.slice(start)]; pendingSamples = samples.length - start;
+            for (; start + 1600 <= joined.length; start += 1600) resumable.push(new Uint8Array(joined.slice(start, start + 1600).buffer));
+            if (all && start < joined.length) { resumable.push(new Uint8Array(joined.slice(start).buffer)); start = joined.length; }
+            pending = joined.slice(start);
           }
           function end() {
-            flush(true);
-            if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "end" }));
+            push(new Int16Array(0), true);
+            resumable.end();
           }
-          session = { stream, context, socket, ended: false, tap, source, end, isReady: () => ready };
+          session = { stream, context, resumable, ended: false, tap, source, end, isReady: () => ready };
           $("talk").classList.add("live"); $("talk").textContent = "Listening… release (or click) to stop";
           setStatus("Connecting…");
-          tap.port.onmessage = (event) => {
-            const pcm = downsampler.push(event.data);
-            pending.push(pcm); pendingSamples += pcm.length;
-            if (pendingSamples >= 1600) flush(false);
-          };
-          socket.onmessage = (event) => {
-            const message = JSON.parse(event.data);
-            if (message.type === "ready") {
-              ready = true;
-              if (session && session.ended) { end(); setStatus("Finishing…"); } else { flush(false); setStatus("Listening — speak now."); }
-            }
-            else if (message.type === "partial") { $("partial").textContent = message.text; }
-            else if (message.type === "final") {
-              $("partial").textContent = "";
-              if (message.text) {
-                const item = document.createElement("li");
-                item.innerHTML = `<span class="time">${timeOf(message.start_ms)}</span>`;
-                item.appendChild(document.createTextNode(message.text));
-                $("transcript").appendChild(item);
-              }
-            } else if (message.type === "completed") { setStatus(`Done: ${(message.duration_ms / 1000).toFixed(1)} s of audio recognised.`); }
-            else if (message.type === "error") { setStatus(explain(message.code, message.message), true); }
-          };
-          socket.onclose = (event) => {
-            if (!session || session.socket !== socket) return;
-            const errorShown = $("status").classList.contains("error");
-            if (!ready && !errorShown) setStatus("Cannot open a WebSocket to the server: \#
-        a proxy in front of it may not pass WebSocket (run realtime-voice doctor on this address).", true);
-            else if (!session.ended && event.code !== 1000 && !errorShown) setStatus(event.code === 1006
-              ? "The connection to the server was lost." : `The server closed the connection (${event.code}).`, true);
-            teardown();
-          };
+          tap.port.onmessage = (event) => push(downsampler.push(event.data), false);
         }
 
         // The language's query; the server's default engine recognises it (or says unsupported_language).
@@ -253,13 +260,13 @@ enum WebPage {
           session.tap.port.onmessage = null;
           session.source.disconnect();
           session.stream.getTracks().forEach((track) => track.stop());
-          if (session.isReady()) session.end();
-          else if (session.socket.readyState !== WebSocket.CONNECTING) teardown();
-          // Still connecting: "end" goes out as soon as the server is ready (see onmessage).
+          // Still connecting, or reconnecting: "end" goes out as soon as the server is ready (resumable-stream.js).
+          session.end();
         }
 
         function teardown() {
           if (!session) return;
+          session.resumable.close();
           session.stream.getTracks().forEach((track) => track.stop());
           session.context.close();
           session = null;
