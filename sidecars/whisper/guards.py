@@ -26,6 +26,9 @@ Pure functions over plain values, plus `decode_options()`, the faster-whisper op
    "your war cheeks run"). The server re-decodes such a request once with beam search (`RETRY_BEAM_SIZE`), unless
    the gateway marked it as a partial (`realtime_voice_partial=true`); what is still in the wrong script after
    that is dropped. A Latin word said clearly ("OK", "iPhone") is kept.
+7. Broken characters: Whisper's tokens are bytes, and a decoding cut by rule 5's cap (or a window's end) can stop
+   inside a multi-byte character, which comes out as U+FFFD ("嘲嘎嘎\ufffd", seen on a Mandarin clip in the hotword
+   bench). No speech is ever that character: it is removed from segments and words, and a word left empty goes.
 """
 import dataclasses
 import unicodedata
@@ -187,10 +190,11 @@ def collapse_repeats(text: str, min_repeats: int = 4, max_unit: int = 20) -> str
 
 def apply(segments: list, thresholds: Thresholds = Thresholds(),
           language: str | None = None) -> tuple[list, list[tuple[str, str]]]:
-    """Rules 1 to 4 and 6 over a transcription's segments (objects like faster-whisper's Segment, a dataclass with
+    """Rules 1 to 4, 6 and 7 over a transcription's segments (objects like faster-whisper's Segment, a dataclass with
     text, avg_logprob, no_speech_prob, compression_ratio and words) decoded in `language`. Returns the kept segments
     (copies, with collapsed text and words) and what was dropped, as (rule, text) pairs for the log."""
     dropped = []
+    segments = without_broken_characters(segments, dropped)
     keys = [normalise(s.text) for s in segments]
     kept = []
     for i, s in enumerate(segments):
@@ -227,6 +231,24 @@ def apply(segments: list, thresholds: Thresholds = Thresholds(),
         else:
             out.append(s)
     return out, dropped
+
+
+BROKEN = "\ufffd"
+
+
+def without_broken_characters(segments: list, dropped: list[tuple[str, str]]) -> list:
+    """Rule 7: U+FFFD out of the segments' text and words (copies); a note in `dropped` for each segment changed."""
+    out = []
+    for s in segments:
+        if BROKEN not in s.text and not any(BROKEN in w.word for w in s.words or []):
+            out.append(s)
+            continue
+        dropped.append(("broken character", s.text))
+        words = s.words
+        if words:
+            words = [dataclasses.replace(w, word=w.word.replace(BROKEN, "")) for w in words if w.word.replace(BROKEN, "").strip()]
+        out.append(dataclasses.replace(s, text=s.text.replace(BROKEN, ""), words=words))
+    return out
 
 
 def max_new_tokens(audio_seconds: float, prompt_tokens: int = 0, thresholds: Thresholds = Thresholds()) -> int:

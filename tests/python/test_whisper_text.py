@@ -156,6 +156,18 @@ def test_apply_keeps_speech_and_collapses_loops():
     assert [s.text for s in kept] == ["好的。", "走吧。"]
 
 
+def test_a_character_cut_by_the_token_cap_is_removed_not_shown():
+    # The hotword bench's Mandarin answer that ended in U+FFFD: the cap stopped inside a character's bytes.
+    cut = Segment("嘲嘎嘎\ufffd", words=[Word(0, 1, "嘲嘎"), Word(1, 2, "嘎"), Word(2, 2.1, "\ufffd")])
+    kept, dropped = guards.apply([Segment("今天天气很好，"), cut])
+    assert [s.text for s in kept] == ["今天天气很好，", "嘲嘎嘎"]
+    assert [w.word for w in kept[1].words] == ["嘲嘎", "嘎"]
+    assert dropped == [("broken character", "嘲嘎嘎\ufffd")]
+    assert cut.text.endswith("\ufffd")  # the input is not changed
+    # a segment of nothing else goes entirely
+    assert guards.apply([Segment("\ufffd\ufffd")])[0] == []
+
+
 def test_decode_retries_a_wrong_script_decoding_once_with_beam_search():
     @dataclass
     class Info:
