@@ -40,13 +40,13 @@ RUN apt-get update \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin realtime-voice
 COPY --from=build /usr/local/bin/realtime-voice /usr/local/bin/realtime-voice
 COPY --from=sidecar /opt/realtime-voice /opt/realtime-voice
-USER realtime-voice
+USER 10001
 ENV PORT=8080
 ENV REALTIME_VOICE_WHISPER_SIDECAR=/opt/realtime-voice/sidecars/whisper
 ENV REALTIME_VOICE_WHISPER_MODEL=/opt/realtime-voice/models/whisper-base
 EXPOSE 8080
 # /health is 503 until the default engine is ready (Whisper base loads in ~2 s on 2 cores).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
-    CMD curl -fsS "http://127.0.0.1:${PORT}/health" || exit 1
+    CMD ["sh", "-c", "curl -fsS \"http://127.0.0.1:${PORT}/health\" || exit 1"]
 ENTRYPOINT ["/usr/local/bin/realtime-voice"]
 CMD ["serve"]
