@@ -281,8 +281,9 @@ def test_realtime_api_in_mandarin_gives_protocol_v1s_transcripts_with_live_delta
     # Base hears the first sentence as Latin letters at times (v1 too: "Pakong 跳跳跳20溜度").
     assert len(texts) == len(STREAMED) and all(is_simplified(t) for t in texts) and sum(bool(HAN.search(t)) for t in texts) >= 3, texts
     # v1 differs from itself by up to 0.12 CER on the same audio (bench/RESULTS.md, /v1/realtime): the bound is that
-    # spread, not equality; a broken path would be near 1.
-    assert abs(cer(reference, "".join(texts)) - cer(reference, "".join(v1))) <= 0.2, (texts, v1)
+    # spread, not equality; a broken path would be near 1. One-sided: the Realtime path must not be worse than v1
+    # (a fresh CI run failed the two-sided bound when v1 itself had the bad run: 0.21 better, 2026-12-07).
+    assert cer(reference, "".join(texts)) - cer(reference, "".join(v1)) <= 0.2, (texts, v1)
     assert of_type(realtime, "input_audio_transcription.delta"), "no live deltas"
 
 
