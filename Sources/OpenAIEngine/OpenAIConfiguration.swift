@@ -2,8 +2,17 @@
 /// speaches, whisper.cpp's server, vLLM, the bundled faster-whisper sidecar). Every field is a flag and an
 /// environment variable of `realtime-voice serve`.
 public struct OpenAIConfiguration: Sendable {
-    /// The API's base URL, `/v1` included, as the OpenAI SDKs take it (`OPENAI_BASE_URL`).
-    public var baseURL: String
+    /// The servers' base URLs, `/v1` included, as the OpenAI SDKs take one (`OPENAI_BASE_URL`, a comma list): requests
+    /// are spread over them, and one that fails is retried on another (``UpstreamPool``).
+    public var baseURLs: [String]
+    /// The first of ``baseURLs``; setting it makes it the only one.
+    public var baseURL: String {
+        get { self.baseURLs[0] }
+        set { self.baseURLs = [newValue] }
+    }
+    /// With several ``baseURLs``: how often each is asked `GET {base}/models` (any answer below 500 is up), so that
+    /// a server that went down comes back, and one that stopped answering is left out before a request finds it.
+    public var probeInterval: Duration = .seconds(5)
     /// Sent as `Authorization: Bearer …`; never logged, never in a message to a client (`OPENAI_API_KEY`).
     public var apiKey: String?
     /// The `model` field of every request (`REALTIME_VOICE_OPENAI_MODEL`).
@@ -60,7 +69,7 @@ public struct OpenAIConfiguration: Sendable {
         maxStreams: Int? = nil
     ) {
         self.maxStreams = maxStreams
-        self.baseURL = baseURL
+        self.baseURLs = [baseURL]
         self.apiKey = apiKey
         self.model = model
         self.requestTimeout = requestTimeout
@@ -75,10 +84,18 @@ public struct OpenAIConfiguration: Sendable {
         self.vadMode = vadMode
     }
 
-    /// `{baseURL}/audio/transcriptions`.
-    public var transcriptionsURL: String {
-        var base = self.baseURL
+    /// `{baseURL}/audio/transcriptions`, of the first server.
+    public var transcriptionsURL: String { Self.transcriptionsURL(base: self.baseURL) }
+
+    /// `{base}/audio/transcriptions`.
+    public static func transcriptionsURL(base: String) -> String { Self.trimmed(base) + "/audio/transcriptions" }
+
+    /// `{base}/models`, what the health probe asks.
+    static func modelsURL(base: String) -> String { Self.trimmed(base) + "/models" }
+
+    private static func trimmed(_ base: String) -> String {
+        var base = base
         while base.hasSuffix("/") { base.removeLast() }
-        return base + "/audio/transcriptions"
+        return base
     }
 }

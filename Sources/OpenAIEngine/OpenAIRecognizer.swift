@@ -18,7 +18,7 @@ import Synchronization
 ///
 /// The same engine serves `whisper`, the sidecar the gateway runs itself: then ``upstream`` says whether that process
 /// is up, which languages its model takes, and requests made while it is down fail with `engine_unavailable`.
-public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, CapacityReporting, Service {
+public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, CapacityReporting, UpstreamReporting, Service {
     public let name: String
     public let sampleRate = 16_000
     public let configuration: OpenAIConfiguration
@@ -59,6 +59,11 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
     /// For `/metrics`: restarts of the managed upstream; nil for an external one.
     public var upstreamRestarts: Int? { self.upstream?.restarts }
 
+    /// For `/health` and `/metrics`: each transcription server, up or not, its requests in flight and so far.
+    public var upstreamStatuses: [UpstreamStatus] {
+        self.client.pool.statuses
+    }
+
     /// A managed upstream answers from its model's languages (`auto` always: an English-only model answers English);
     /// an external one decides itself, and an unsupported language comes back as `upstream_rejected` with its message.
     public func supports(language: String) -> Bool {
@@ -95,9 +100,19 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
         await (self.requests.inUse, self.requests.queued)
     }
 
-    /// Serves until graceful shutdown, then closes the connection pool.
+    /// Serves until graceful shutdown (probing the servers meanwhile when there are several), then closes the
+    /// connection pool.
     public func run() async throws {
-        try? await gracefulShutdown()
+        if self.client.pool.count > 1 {
+            let probe = UpstreamProbe(pool: self.client.pool, http: self.http, configuration: self.configuration, logger: self.logger)
+            await withDiscardingTaskGroup { group in
+                group.addTask { await probe.run() }
+                try? await gracefulShutdown()
+                group.cancelAll()
+            }
+        } else {
+            try? await gracefulShutdown()
+        }
         _ = await self.requests.close()
         try? await self.http.shutdown()
     }

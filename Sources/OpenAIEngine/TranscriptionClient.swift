@@ -15,11 +15,14 @@ import Synchronization
 ///
 /// - A server that answers 400 to `verbose_json` / `timestamp_granularities[]` is asked again with plain `json`,
 ///   and from then on always so.
-/// - 5xx answers and connection failures are retried once, after ``OpenAIConfiguration/retryBackoff``.
+/// - Each request goes to a server of the ``UpstreamPool`` (one, or several `--openai-base-url`).
+/// - 5xx answers and connection failures are retried once: at once on another server when there are several (the
+///   failed one is taken out until it answers again), else on the same one after ``OpenAIConfiguration/retryBackoff``.
 /// - Errors: 4xx → `upstream_rejected`, 429 → `busy`, 5xx / connection / timeout → `upstream_failed`, each with the
 ///   upstream's status and message. The API key is removed from any text that could reach a client or a log.
 final class TranscriptionClient: Sendable {
     let configuration: OpenAIConfiguration
+    let pool: UpstreamPool
     private let http: HTTPClient
     /// The managed process behind the URL, if the gateway runs it: a failure while it is down is `engine_unavailable`.
     private let upstream: (any ManagedUpstream)?
@@ -29,6 +32,7 @@ final class TranscriptionClient: Sendable {
 
     init(configuration: OpenAIConfiguration, http: HTTPClient, upstream: (any ManagedUpstream)? = nil, logger: Logger) {
         self.configuration = configuration
+        self.pool = UpstreamPool(baseURLs: configuration.baseURLs)
         self.http = http
         self.upstream = upstream
         self.logger = logger
@@ -42,8 +46,16 @@ final class TranscriptionClient: Sendable {
         let wav = WAVFile.bytes(samples, sampleRate: sampleRate)
         var verbose = self.verboseSupported.load(ordering: .relaxed)
         var attempt = 1
+        var failedOn: Int?
         while true {
-            let outcome = await self.post(wav: wav, language: language, context: context, partial: partial, verbose: verbose)
+            let server = self.pool.lease(excluding: failedOn)
+            let outcome = await self.post(
+                wav: wav, url: server.transcriptionsURL, language: language, context: context, partial: partial, verbose: verbose)
+            switch outcome {
+            case .success: self.pool.finish(server, succeeded: true, takesItDown: false)
+            case .retryable: self.pool.finish(server, succeeded: false, takesItDown: true)
+            case .failed, .refusedVerbose: self.pool.finish(server, succeeded: false, takesItDown: false)
+            }
             switch outcome {
             case .success(let transcription):
                 return transcription
@@ -53,9 +65,16 @@ final class TranscriptionClient: Sendable {
                 self.verboseSupported.store(false, ordering: .relaxed)
                 verbose = false
             case .retryable(let error) where attempt == 1:
-                self.logger.warning("Transcription request failed; retrying once", metadata: ["upstream.error": "\(error.message)"])
                 attempt += 1
-                try? await Task.sleep(for: self.configuration.retryBackoff)
+                if self.pool.count > 1 {
+                    self.logger.warning(
+                        "Transcription request failed; retrying once on another server",
+                        metadata: ["upstream.url": "\(server.baseURL)", "upstream.error": "\(error.message)"])
+                    failedOn = server.index
+                } else {
+                    self.logger.warning("Transcription request failed; retrying once", metadata: ["upstream.error": "\(error.message)"])
+                    try? await Task.sleep(for: self.configuration.retryBackoff)
+                }
                 if Task.isCancelled { throw RecognitionError(code: .upstreamFailed, message: "Cancelled.") }
             case .retryable(let error):
                 // The managed sidecar died under this request (or was already restarting): say so, not "failed".
@@ -79,9 +98,11 @@ final class TranscriptionClient: Sendable {
         case failed(RecognitionError)
     }
 
-    private func post(wav: [UInt8], language: String?, context: TranscriptionContext, partial: Bool, verbose: Bool) async -> Outcome {
+    private func post(
+        wav: [UInt8], url: String, language: String?, context: TranscriptionContext, partial: Bool, verbose: Bool
+    ) async -> Outcome {
         let boundary = "realtime-voice-\(UInt64.random(in: 0...UInt64.max))"
-        var request = HTTPClientRequest(url: self.configuration.transcriptionsURL)
+        var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "multipart/form-data; boundary=\(boundary)")
         request.headers.add(name: "Accept", value: "application/json")
@@ -101,7 +122,7 @@ final class TranscriptionClient: Sendable {
             response = try await self.http.execute(request, timeout: TimeAmount(self.configuration.requestTimeout))
             body = try await response.body.collect(upTo: 16 * 1024 * 1024)
         } catch {
-            return .retryable(self.failure("could not be reached at \(self.configuration.transcriptionsURL): \(Self.describe(error))"))
+            return .retryable(self.failure("could not be reached at \(url): \(Self.describe(error))"))
         }
         let status = Int(response.status.code)
         if (200..<300).contains(status) {

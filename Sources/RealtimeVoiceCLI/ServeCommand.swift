@@ -222,11 +222,20 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         help: """
-            Base URL of an OpenAI-compatible transcription API, /v1 included; enables engine openai. \
-            [env: OPENAI_BASE_URL] (default: \(OpenAIConfiguration.defaultBaseURL))
+            Base URL of an OpenAI-compatible transcription API, /v1 included; enables engine openai. Give it more \
+            than once for several servers: requests go to the one with the fewest in flight, a failed one is retried \
+            on another. [env: OPENAI_BASE_URL, a comma list] (default: \(OpenAIConfiguration.defaultBaseURL))
             """
     )
-    var openaiBaseUrl: String?
+    var openaiBaseUrl: [String] = []
+
+    @Option(
+        help: """
+            Engine openai with several base URLs: seconds between health probes of each (GET {base}/models). \
+            [env: REALTIME_VOICE_OPENAI_PROBE_INTERVAL] (default: \(ServeDefaults.openAI.probeInterval.secondsText))
+            """
+    )
+    var openaiProbeInterval: Double?
 
     @Option(help: "API key for it, sent as a Bearer token; never logged. Setting it enables engine openai. [env: OPENAI_API_KEY]")
     var openaiApiKey: String?

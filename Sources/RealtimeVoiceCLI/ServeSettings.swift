@@ -246,15 +246,24 @@ struct ServeSettings {
 
     /// The `openai` engine: on when a base URL or an API key is given (flag or environment).
     static func openAI(command: ServeCommand, lookup: SettingLookup, streaming: OpenAIConfiguration) throws -> OpenAIConfiguration? {
-        let baseURL = try lookup.value(command.openaiBaseUrl, "OPENAI_BASE_URL", { $0 })
+        let baseURLs =
+            command.openaiBaseUrl.isEmpty
+            ? (lookup.environment["OPENAI_BASE_URL"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+                !$0.isEmpty
+            }
+            : command.openaiBaseUrl
         let apiKey = try lookup.value(command.openaiApiKey, "OPENAI_API_KEY", { $0 })
-        guard baseURL != nil || apiKey != nil else { return nil }
+        guard !baseURLs.isEmpty || apiKey != nil else { return nil }
         var openAI = streaming
-        openAI.baseURL = baseURL ?? OpenAIConfiguration.defaultBaseURL
+        openAI.baseURLs = baseURLs.isEmpty ? [OpenAIConfiguration.defaultBaseURL] : baseURLs
         openAI.apiKey = apiKey
-        guard let url = URL(string: openAI.baseURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
-            throw ValidationError("The OpenAI base URL must be an http(s) URL such as http://127.0.0.1:8808/v1; got '\(openAI.baseURL)'.")
+        for base in openAI.baseURLs {
+            guard let url = URL(string: base), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                throw ValidationError("The OpenAI base URL must be an http(s) URL such as http://127.0.0.1:8808/v1; got '\(base)'.")
+            }
         }
+        guard Set(openAI.baseURLs).count == openAI.baseURLs.count else { throw ValidationError("The OpenAI base URLs must differ.") }
+        openAI.probeInterval = try lookup.seconds(command.openaiProbeInterval, "REALTIME_VOICE_OPENAI_PROBE_INTERVAL", default: openAI.probeInterval)
         openAI.model = try lookup.value(command.openaiModel, "REALTIME_VOICE_OPENAI_MODEL", { $0 }) ?? openAI.model
         let requests = try lookup.value(command.openaiMaxRequests, "REALTIME_VOICE_OPENAI_MAX_REQUESTS", Int.init) ?? openAI.maxConcurrentRequests
         guard requests >= 1 else { throw ValidationError("The openai engine needs at least 1 request at once.") }

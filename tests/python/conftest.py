@@ -111,10 +111,10 @@ class WhisperSidecar(LoggedProcess):
 
     `base_url` is what the openai SDK takes; `load_seconds` is the time from start to a healthy /health."""
 
-    def __init__(self, *args: str):
+    def __init__(self, *args: str, port: int | None = None):
         if not WHISPER_PYTHON.exists():
             raise RuntimeError(f"{WHISPER_PYTHON} is missing: run sidecars/whisper/setup.sh (make test-deps does)")
-        self.port = free_port()
+        self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"whisper-sidecar-{self.port}.log"
         self.log = open(self.log_path, "w")

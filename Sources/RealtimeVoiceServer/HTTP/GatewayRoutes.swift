@@ -11,6 +11,22 @@ struct GatewayRoutes<Context: RequestContext>: Sendable {
         /// Every engine this server runs: `loading`, `ready`, `restarting` (its process died and is being started
         /// again) or `stopped`. `status` follows the default engine only: `ok`, else that engine's state.
         let engines: [String: String]
+        /// For each engine that sends its work to servers of its own (openai, whisper): each server's state.
+        let upstreams: [String: [Upstream]]
+    }
+
+    /// One server of an engine in `/health`: `up` or `down` (out of the pool until it answers again).
+    struct Upstream: Encodable {
+        let url: String
+        let state: String
+        let in_flight: Int
+        let succeeded: Int
+        let failed: Int
+
+        init(_ status: UpstreamStatus) {
+            (self.url, self.state, self.in_flight) = (status.baseURL, status.isUp ? "up" : "down", status.inFlight)
+            (self.succeeded, self.failed) = (status.succeeded, status.failed)
+        }
     }
 
     /// What `GET /health/ready` answers: `ready`, else `not_ready` with the reason (an engine not ready, or the
@@ -65,7 +81,7 @@ struct GatewayRoutes<Context: RequestContext>: Sendable {
                 status: state == .ready ? .ok : .serviceUnavailable,
                 Health(
                     status: state == .ready ? "ok" : state.rawValue, engine: self.engines.defaultName, version: GatewayVersion.current,
-                    engines: engines
+                    engines: engines, upstreams: self.upstreams()
                 )
             )
         }
@@ -84,6 +100,14 @@ struct GatewayRoutes<Context: RequestContext>: Sendable {
                 try self.explainRefusedUpgrade(request)
             }
         }
+    }
+
+    private func upstreams() -> [String: [Upstream]] {
+        var found: [String: [Upstream]] = [:]
+        for engine in self.engines.all {
+            if let reporting = engine as? any UpstreamReporting { found[engine.name] = reporting.upstreamStatuses.map(Upstream.init) }
+        }
+        return found
     }
 
     /// Why a new session would not be served now: an engine that is not ready, or the default engine full.

@@ -44,6 +44,9 @@ public final class GatewayMetrics: Sendable {
         static let httpDuration = "realtime_voice_http_request_duration_seconds"
         static let detachedSessions = "realtime_voice_detached_sessions"
         static let resumes = "realtime_voice_resumes_total"
+        static let upstreamUp = "realtime_voice_upstream_up"
+        static let upstreamInFlight = "realtime_voice_upstream_in_flight"
+        static let upstreamRequests = "realtime_voice_upstream_requests"
     }
 
     // MARK: Sessions (streams, echo connections, uploads)
@@ -113,6 +116,18 @@ public final class GatewayMetrics: Sendable {
         }
         if let restarts {
             Gauge(label: Name.engineRestarts, dimensions: [("engine", engine)], factory: self.factory).record(restarts)
+        }
+    }
+
+    /// Each server of an engine (read at each scrape): 1 when up, its requests in flight, and its requests so far by
+    /// outcome (`succeeded`, `failed`: a gauge of the count, as `engine_restarts`, since the engine keeps the tally).
+    func upstreams(engine: String, _ statuses: [UpstreamStatus]) {
+        for status in statuses {
+            let labels = [("engine", engine), ("upstream", status.baseURL)]
+            Gauge(label: Name.upstreamUp, dimensions: labels, factory: self.factory).record(status.isUp ? 1 : 0)
+            Gauge(label: Name.upstreamInFlight, dimensions: labels, factory: self.factory).record(status.inFlight)
+            Gauge(label: Name.upstreamRequests, dimensions: labels + [("outcome", "succeeded")], factory: self.factory).record(status.succeeded)
+            Gauge(label: Name.upstreamRequests, dimensions: labels + [("outcome", "failed")], factory: self.factory).record(status.failed)
         }
     }
 

@@ -11,6 +11,9 @@ struct MetricsRoutes<Context: RequestContext>: Sendable {
         router.get(RouterPath(Paths.metrics)) { _, _ -> Response in
             for engine in self.engines.all {
                 self.metrics.engineState(engine: engine.name, state: engine.state, restarts: (engine as? OpenAIRecognizer)?.upstreamRestarts)
+                if let reporting = engine as? any UpstreamReporting {
+                    self.metrics.upstreams(engine: engine.name, reporting.upstreamStatuses)
+                }
                 guard let reporting = engine as? any CapacityReporting else { continue }
                 let usage = await reporting.usage()
                 self.metrics.engineUsage(engine: engine.name, inUse: usage.inUse, queued: usage.queued)

@@ -1,0 +1,51 @@
+import AsyncHTTPClient
+import Logging
+import NIOCore
+import NIOHTTP1
+import SpeechEngine
+
+/// The health checks of an ``UpstreamPool`` of several servers: every ``OpenAIConfiguration/probeInterval`` each is
+/// asked `GET {base}/models` (OpenAI's model list, which every compatible server has; the managed sidecar too). Any
+/// answer below 500 is up, a connection error, a time-out or a 5xx is down. A server that went down is thus back in
+/// the pool within one interval of answering again, and one that stopped answering is out before most requests
+/// find it. A single server is not probed: there is nowhere else to send its requests.
+struct UpstreamProbe: Sendable {
+    let pool: UpstreamPool
+    let http: HTTPClient
+    let configuration: OpenAIConfiguration
+    let logger: Logger
+
+    /// Probes until cancelled.
+    func run() async {
+        while !Task.isCancelled {
+            await withDiscardingTaskGroup { group in
+                for index in 0..<self.pool.count {
+                    group.addTask { await self.probe(index) }
+                }
+            }
+            try? await Task.sleep(for: self.configuration.probeInterval)
+        }
+    }
+
+    private func probe(_ index: Int) async {
+        let base = self.pool.baseURLs[index]
+        var request = HTTPClientRequest(url: OpenAIConfiguration.modelsURL(base: base))
+        if let key = self.configuration.apiKey, !key.isEmpty { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
+        let wasUp = self.pool.statuses[index].isUp
+        var isUp = false
+        do {
+            let response = try await self.http.execute(request, timeout: TimeAmount(min(self.configuration.probeInterval, .seconds(5))))
+            _ = try? await response.body.collect(upTo: 1 << 20)
+            isUp = response.status.code < 500
+        } catch {
+            isUp = false
+        }
+        guard !Task.isCancelled else { return }
+        self.pool.probed(index, isUp: isUp)
+        if wasUp != isUp {
+            self.logger.notice(
+                isUp ? "A transcription server answers again: back in the pool" : "A transcription server failed its health check: out of the pool",
+                metadata: ["upstream.url": "\(base)"])
+        }
+    }
+}
