@@ -11,7 +11,10 @@
 //   between attempts, for at most `resumeWindowMs` after the drop;
 // - on `resumed`, sends the audio from the server's `received_ms` on, then carries on live;
 // - passes every result on once: a result whose `seq` it has already seen (the server repeats the ones after
-//   `last_seq`) is dropped.
+//   `last_seq`) is dropped;
+// - when the gateway is shutting down (`server_shutting_down` after its finals: a redeploy, a scale-down), opens a
+//   new session (a proxy sends it to another gateway) and goes on from the end of the last final, with the new
+//   session's times shifted so that they go on from the old ones.
 
 export const RESUME_DEFAULTS = Object.freeze({ maxBufferMs: 30000, resumeWindowMs: 30000, backoffMs: [250, 500, 1000, 2000, 4000] })
 
@@ -20,7 +23,7 @@ export const RESUME_DEFAULTS = Object.freeze({ maxBufferMs: 30000, resumeWindowM
 //     'resume_token=…&last_seq=…'); handlers.open(), handlers.message(text), handlers.close(code)
 //   sampleRate: of the PCM pushed (16-bit mono)
 //   onMessage(message): every server message except repeated results and `resumed`
-//   onReconnecting({ attempt, afterMs }), onResumed(message)
+//   onReconnecting({ attempt, afterMs, reason }), onResumed(message)
 //   onLost({ code, message }): the session could not be resumed (window passed, resume_failed, buffer too short)
 //   onClosed(code, { ready }): the socket closed for good (the session ended, or it never became ready)
 export function createResumableStream(options) {
@@ -40,6 +43,9 @@ export function createResumableStream(options) {
   let retryTimer = null
   let endRequested = false
   let sessionOver = false    // completed, or an error from the server: nothing to resume
+  let heardTo = 0            // bytes: the end of the last final (of the whole stream, across handovers)
+  let offsetMs = 0           // where the current server session starts in the stream
+  let handover = false       // the server is shutting down: go on with a new session
 
   function open(extraQuery) {
     let current = null
@@ -64,11 +70,14 @@ export function createResumableStream(options) {
 
   function receive(message) {
     if (message.type === 'ready') {
+      const first = resumeToken === null && offsetMs === 0 && !handover
       resumeToken = message.resume_token || null
       instance = message.instance || null
       phase = 'live'
-      settings.onMessage && settings.onMessage(message)
-      sendFrom(0)
+      if (first) settings.onMessage && settings.onMessage(message)
+      else settings.onResumed && settings.onResumed({ ...message, received_ms: 0 })
+      handover = false
+      sendFrom(Math.floor((offsetMs * bytesPerMs) / 2) * 2)
       return
     }
     if (message.type === 'resumed') {
@@ -85,8 +94,11 @@ export function createResumableStream(options) {
         if (message.seq <= lastSeq) return
         lastSeq = message.seq
       }
+      if (offsetMs) message = shifted(message)
+      if (message.type === 'final' && typeof message.end_ms === 'number') heardTo = Math.floor((message.end_ms * bytesPerMs) / 2) * 2
     } else if (message.type === 'error') {
       if (message.code === 'resume_failed') return lose('resume_failed', message.message)
+      if (message.code === 'server_shutting_down' && !endRequested) { handover = true; return }
       sessionOver = true
     } else if (message.type === 'completed') {
       sessionOver = true
@@ -94,9 +106,33 @@ export function createResumableStream(options) {
     settings.onMessage && settings.onMessage(message)
   }
 
+  // A result of a session that started `offsetMs` into the stream, in stream time.
+  function shifted(message) {
+    const move = (ms) => (typeof ms === 'number' ? ms + offsetMs : ms)
+    return {
+      ...message,
+      start_ms: move(message.start_ms),
+      end_ms: move(message.end_ms),
+      words: message.words && message.words.map((w) => ({ ...w, start_ms: move(w.start_ms), end_ms: move(w.end_ms) })),
+    }
+  }
+
   function closed(code) {
     const wasReady = resumeToken !== null || phase === 'live'
     if (phase === 'ended') return
+    if (handover && phase === 'live') {
+      // A new session from the end of the last final: what the old one heard after it is heard again. (If that
+      // one cannot open either, the close below is the caller's, as for any session that never became ready.)
+      offsetMs = heardTo / bytesPerMs
+      resumeToken = null
+      instance = null
+      lastSeq = 0
+      phase = 'connecting'
+      socket = null
+      settings.onReconnecting && settings.onReconnecting({ attempt: 1, afterMs: 0, reason: 'server_shutting_down' })
+      open('')
+      return
+    }
     if (sessionOver || code === 1000 || !resumeToken) {
       phase = 'ended'
       socket = null

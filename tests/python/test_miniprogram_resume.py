@@ -6,19 +6,22 @@ the gateway holding the session), and on the Whisper engine in Mandarin."""
 import json
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, TOKEN, Server, direct_decode, free_port, wait_until_healthy, wav_pcm
+from conftest import ROOT, TOKEN, Server, direct_decode, wav_pcm
 from fault_proxies import FaultProxy
+from several_gateways import TwoGateways
 from mandarin_speech import SENTENCES, cer, mandarin_clip
+from wer import wer
 
 RUNNER = ROOT / "clients" / "miniprogram" / "test" / "run-session.mjs"
-DEPLOY = ROOT / "deploy"
 SENTENCE = "please turn off the lights in the kitchen and close the door"
 
 
@@ -87,41 +90,6 @@ def test_the_module_resumes_a_dropped_stream_and_the_app_sees_every_word_once(se
     assert all(r["receivedMs"] > 0 for r in seen["resumed"]), seen["resumed"]
 
 
-class TwoGateways:
-    """deploy/nginx-several-gateways.conf in a real nginx on loopback (plain HTTP: its TLS server's ssl lines left
-    out), in front of two gateways named gateway-a and gateway-b, as that file and resume-routing.conf expect."""
-
-    def __init__(self, tmp: Path):
-        self.gateways = {name: Server("--token", TOKEN, "--decoders", "2", env={"REALTIME_VOICE_INSTANCE_ID": name})
-                         for name in ("gateway-a", "gateway-b")}
-        self.port = free_port()
-        if not (tmp / "snippets").exists():
-            (tmp / "snippets").symlink_to(DEPLOY / "nginx")
-        site = (DEPLOY / "nginx-several-gateways.conf").read_text()
-        site = site.replace("/etc/nginx/snippets/", f"{DEPLOY}/nginx/")
-        site = site.replace("10.0.0.11:8080", f"127.0.0.1:{self.gateways['gateway-a'].port}")
-        site = site.replace("10.0.0.12:8080", f"127.0.0.1:{self.gateways['gateway-b'].port}")
-        site = re.sub(r"\n\s*listen \[::\]:\d+( ssl)?;", "", site)
-        site = site.replace("listen 80;", f"listen 127.0.0.1:{free_port()};")
-        site = site.replace("listen 443 ssl;", f"listen 127.0.0.1:{self.port};")
-        site = re.sub(r"\n\s*ssl_[a-z_]+ [^;]*;", "", site)
-        (tmp / "site.conf").write_text(site)
-        config = tmp / "nginx.conf"
-        config.write_text(f"pid {tmp}/nginx.pid;\nerror_log {tmp}/error.log;\nworker_processes 1;\nevents {{}}\n"
-                          f"http {{\naccess_log off;\ninclude {tmp}/site.conf;\n}}\n")
-        self.process = subprocess.Popen(["/usr/sbin/nginx", "-c", str(config), "-p", str(tmp), "-g", "daemon off;"], stderr=subprocess.PIPE, text=True)
-        if not wait_until_healthy(f"http://127.0.0.1:{self.port}/health", self.process, seconds=10):
-            self.stop()
-            raise RuntimeError("nginx did not start")
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-        for gateway in self.gateways.values():
-            gateway.stop()
-
-
 @pytest.mark.slow
 @pytest.mark.nginx
 def test_behind_nginx_and_two_gateways_the_resume_reaches_the_gateway_holding_the_session(sentence, tmp_path):
@@ -159,3 +127,48 @@ def test_the_module_resumes_a_mandarin_stream_on_the_whisper_engine(tmp_path):
     heard = "".join(f["text"] for f in seen["finals"])
     # The bound of the uninterrupted module test (test_miniprogram_client.py) on the same sentence.
     assert cer(SENTENCES[8], heard) <= 0.5, heard
+
+
+def active_streams(server: Server) -> float:
+    request = urllib.request.Request(f"http://127.0.0.1:{server.port}/metrics", headers={"token": TOKEN})
+    try:
+        text = urllib.request.urlopen(request, timeout=2).read().decode()
+    except OSError:
+        return 0
+    return sum(float(v) for v in re.findall(r'^realtime_voice_active_sessions\{[^}]*endpoint="stream"[^}]*\} (\S+)$', text, re.M))
+
+
+@pytest.mark.slow
+@pytest.mark.nginx
+def test_when_its_gateway_shuts_down_the_module_goes_on_with_a_new_session_on_the_other(sentence, tmp_path):
+    """SIGTERM to the gateway holding the session (a redeploy): it sends its finals and server_shutting_down; the
+    module opens a new session, which nginx sends to the other gateway, and goes on from the last final."""
+    path, pcm = sentence
+    pair = TwoGateways(tmp_path)
+    stopped = {}
+
+    def stop_the_gateway_in_use():
+        time.sleep(2.0)  # into the sentence (node starts, connects, then speaks for ~3.5 s)
+        for name, gateway in pair.gateways.items():
+            if active_streams(gateway) > 0:
+                stopped[name] = gateway
+                gateway.process.send_signal(signal.SIGTERM)
+                return
+
+    try:
+        stopper = threading.Thread(target=stop_the_gateway_in_use, daemon=True)
+        stopper.start()
+        seen = press_the_button(f"http://127.0.0.1:{pair.port}", pcm)
+        stopper.join(timeout=5)
+        [(name, gateway)] = stopped.items()
+        assert gateway.process.wait(timeout=30) == 0
+    finally:
+        pair.stop()
+    assert seen["errors"] == [] and seen["fallbacks"] == [] and seen["uploads"] == 0, seen
+    assert len(seen["sockets"]) == 2 and all("resume_token" not in url for url in seen["sockets"]), seen["sockets"]
+    assert [r.get("instance") for r in seen["resumed"]] == [next(n for n in pair.gateways if n != name)], seen["resumed"]
+    # Every word once, in order, with times that go on (the new session's are shifted): what the drained gateway
+    # heard after its last final is heard again by the other, so only the word at the cut may differ.
+    assert wer(SENTENCE, text(seen)) <= 0.25, seen["finals"]
+    ends = [f["endMs"] for f in seen["finals"]]
+    assert ends == sorted(ends), seen["finals"]
