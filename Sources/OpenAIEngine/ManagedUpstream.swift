@@ -11,4 +11,11 @@ public protocol ManagedUpstream: Sendable {
     var unavailableReason: String { get }
     /// Times the process was started again since the gateway started.
     var restarts: Int { get }
+    /// Whether the process behind server `index` of the engine's base URLs is up (several workers); the pool takes
+    /// this instead of an HTTP probe.
+    func isReady(server index: Int) -> Bool
+}
+
+extension ManagedUpstream {
+    public func isReady(server index: Int) -> Bool { self.state == .ready }
 }

@@ -104,7 +104,8 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
     /// connection pool.
     public func run() async throws {
         if self.client.pool.count > 1 {
-            let probe = UpstreamProbe(pool: self.client.pool, http: self.http, configuration: self.configuration, logger: self.logger)
+            let probe = UpstreamProbe(
+                pool: self.client.pool, http: self.http, configuration: self.configuration, managed: self.upstream, logger: self.logger)
             await withDiscardingTaskGroup { group in
                 group.addTask { await probe.run() }
                 try? await gracefulShutdown()

@@ -32,7 +32,9 @@ final class TranscriptionClient: Sendable {
 
     init(configuration: OpenAIConfiguration, http: HTTPClient, upstream: (any ManagedUpstream)? = nil, logger: Logger) {
         self.configuration = configuration
-        self.pool = UpstreamPool(baseURLs: configuration.baseURLs)
+        var supervised: (@Sendable (Int) -> Bool)?
+        if let upstream { supervised = { index in upstream.isReady(server: index) } }
+        self.pool = UpstreamPool(baseURLs: configuration.baseURLs, supervised: supervised)
         self.http = http
         self.upstream = upstream
         self.logger = logger

@@ -26,11 +26,14 @@ final class UpstreamPool: Sendable {
     }
 
     let baseURLs: [String]
+    /// For servers whose processes the gateway runs: whether server `index` is up now, by its supervisor.
+    private let supervised: (@Sendable (Int) -> Bool)?
     private let entries: Mutex<(servers: [Entry], nextTurn: Int)>
 
-    init(baseURLs: [String]) {
+    init(baseURLs: [String], supervised: (@Sendable (Int) -> Bool)? = nil) {
         precondition(!baseURLs.isEmpty, "an openai engine needs a base URL")
         self.baseURLs = baseURLs
+        self.supervised = supervised
         self.entries = Mutex((servers: Array(repeating: Entry(), count: baseURLs.count), nextTurn: 0))
     }
 
@@ -40,11 +43,11 @@ final class UpstreamPool: Sendable {
     func lease(excluding excluded: Int? = nil) -> Lease {
         let index = self.entries.withLock { state -> Int in
             let candidates = state.servers.indices.filter { $0 != excluded || state.servers.count == 1 }
-            let up = candidates.filter { state.servers[$0].downSince == nil }
+            let up = candidates.filter { self.isUp($0, state.servers[$0]) }
             let chosen: Int
             if up.isEmpty {
                 // All down: the one down the longest (it is the likeliest to be back).
-                chosen = candidates.min { state.servers[$0].downSince! < state.servers[$1].downSince! }!
+                chosen = candidates.min { (state.servers[$0].downSince ?? .now) < (state.servers[$1].downSince ?? .now) }!
             } else {
                 let fewest = up.map { state.servers[$0].inFlight }.min()!
                 let tied = up.filter { state.servers[$0].inFlight == fewest }
@@ -82,12 +85,17 @@ final class UpstreamPool: Sendable {
         }
     }
 
+    /// Up: no failure since it last answered, and, when supervised, its process is ready.
+    private func isUp(_ index: Int, _ entry: Entry) -> Bool {
+        entry.downSince == nil && (self.supervised?(index) ?? true)
+    }
+
     var statuses: [UpstreamStatus] {
         self.entries.withLock { state in
             state.servers.indices.map { index in
                 let entry = state.servers[index]
                 return UpstreamStatus(
-                    baseURL: self.baseURLs[index], isUp: entry.downSince == nil, inFlight: entry.inFlight, succeeded: entry.succeeded,
+                    baseURL: self.baseURLs[index], isUp: self.isUp(index, entry), inFlight: entry.inFlight, succeeded: entry.succeeded,
                     failed: entry.failed)
             }
         }

@@ -186,8 +186,17 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var whisperSidecar: String?
 
-    @Option(help: "Engine whisper: CPU threads of one inference. [env: REALTIME_VOICE_WHISPER_THREADS] (default: CPU count)")
+    @Option(
+        help: "Engine whisper: CPU threads of one inference. [env: REALTIME_VOICE_WHISPER_THREADS] (default: CPU count / --whisper-workers)")
     var whisperThreads: Int?
+
+    @Option(
+        help: """
+            Engine whisper: sidecar processes, each with the model loaded (~300 MB each); requests go to the least busy, \
+            one that dies is restarted while the others serve. [env: REALTIME_VOICE_WHISPER_WORKERS] (default: \(ServeDefaults.whisper.workers))
+            """
+    )
+    var whisperWorkers: Int?
 
     @Option(
         help: """

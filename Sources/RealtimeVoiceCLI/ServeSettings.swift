@@ -209,16 +209,19 @@ struct ServeSettings {
     static func whisper(command: ServeCommand, lookup: SettingLookup) throws -> WhisperSidecarConfiguration {
         let directory =
             try lookup.value(command.whisperSidecar, "REALTIME_VOICE_WHISPER_SIDECAR", { $0 }) ?? WhisperSidecarConfiguration.defaultDirectory
-        let sidecar = WhisperSidecarConfiguration(
+        let workers = try lookup.value(command.whisperWorkers, "REALTIME_VOICE_WHISPER_WORKERS", Int.init) ?? ServeDefaults.whisper.workers
+        var sidecar = WhisperSidecarConfiguration(
             directory: directory,
             model: try lookup.value(command.whisperModel, "REALTIME_VOICE_WHISPER_MODEL", { $0 }) ?? WhisperSidecarConfiguration.defaultModel,
             port: try lookup.value(command.whisperPort, "REALTIME_VOICE_WHISPER_PORT", Int.init) ?? ServeDefaults.whisper.port,
-            threads: try lookup.value(command.whisperThreads, "REALTIME_VOICE_WHISPER_THREADS", Int.init) ?? ServeDefaults.whisper.threads,
+            threads: try lookup.value(command.whisperThreads, "REALTIME_VOICE_WHISPER_THREADS", Int.init)
+                ?? max(1, ServeDefaults.whisper.threads / max(1, workers)),
             maxConcurrent: try lookup.value(command.whisperMaxConcurrent, "REALTIME_VOICE_WHISPER_MAX_CONCURRENT", Int.init)
                 ?? ServeDefaults.whisper.maxConcurrent,
             maxStreams: try lookup.value(command.whisperMaxStreams, "REALTIME_VOICE_WHISPER_MAX_STREAMS", Int.init)
                 ?? ServeDefaults.whisper.maxStreams
         )
+        sidecar.workers = workers
         if let problem = sidecar.problem { throw ValidationError(problem) }
         return sidecar
     }

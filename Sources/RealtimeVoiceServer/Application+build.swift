@@ -106,15 +106,24 @@ public enum Gateway {
     }
 
     /// Engine `whisper`: the sidecar process and the engine that talks to it on loopback; nil when it is off.
-    static func whisper(_ configuration: GatewayConfiguration, logger: Logger) async throws -> (WhisperSidecar?, OpenAIRecognizer?) {
+    static func whisper(_ configuration: GatewayConfiguration, logger: Logger) async throws -> (WhisperWorkers?, OpenAIRecognizer?) {
         guard let sidecarConfiguration = configuration.whisper else { return (nil, nil) }
         if let problem = sidecarConfiguration.problem { throw ConfigurationError(description: problem) }
-        let port = sidecarConfiguration.port == 0 ? try await LoopbackPort.free() : sidecarConfiguration.port
-        let sidecar = WhisperSidecar(configuration: sidecarConfiguration, port: port, logger: logger)
+        var sidecars: [WhisperSidecar] = []
+        for index in 0..<sidecarConfiguration.workers {
+            var port = sidecarConfiguration.port + index
+            if sidecarConfiguration.port == 0 {
+                repeat { port = try await LoopbackPort.free() } while sidecars.contains { $0.port == port }
+            }
+            var workerLogger = logger
+            if sidecarConfiguration.workers > 1 { workerLogger[metadataKey: "whisper.worker"] = "\(index + 1)" }
+            sidecars.append(WhisperSidecar(configuration: sidecarConfiguration, port: port, logger: workerLogger))
+        }
+        let sidecar = WhisperWorkers(sidecars: sidecars)
         var engine = configuration.whisperEngine
-        engine.baseURL = sidecar.baseURL
+        engine.baseURLs = sidecar.baseURLs
         engine.apiKey = nil
-        engine.maxConcurrentRequests = sidecarConfiguration.maxConcurrent
+        engine.maxConcurrentRequests = sidecarConfiguration.maxConcurrent * sidecarConfiguration.workers
         engine.maxStreams = sidecarConfiguration.maxStreams
         engine.marksPartials = true
         engine.takesHotwords = true

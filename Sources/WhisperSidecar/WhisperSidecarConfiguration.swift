@@ -31,6 +31,10 @@ public struct WhisperSidecarConfiguration: Sendable {
     public var stopTimeout: Duration
     /// More sidecar flags, passed as they are (e.g. `--beam-size 5`).
     public var extraArguments: [String]
+    /// Sidecar processes, each with the model loaded, on ports of their own (``port``, ``port`` + 1, … when it is not
+    /// 0): requests go to the one with the fewest in flight, and one that dies is restarted while the others serve.
+    /// ``threads`` and ``maxConcurrent`` are per worker.
+    public var workers = 1
 
     /// The models the sidecar ships (`--model`); anything else is a folder (`--model-dir`).
     public static let packagedModels = ["base", "tiny.en"]
@@ -111,6 +115,9 @@ public struct WhisperSidecarConfiguration: Sendable {
         }
         guard self.threads >= 1, self.maxConcurrent >= 1, self.maxStreams >= 1, (0...65535).contains(self.port) else {
             return "The Whisper sidecar needs at least 1 thread, 1 inference and 1 stream at once, and a port 0-65535."
+        }
+        guard (1...16).contains(self.workers), self.port == 0 || self.port + self.workers - 1 <= 65535 else {
+            return "--whisper-workers must be 1 to 16, with room for that many ports from --whisper-port."
         }
         return nil
     }

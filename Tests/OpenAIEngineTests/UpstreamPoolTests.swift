@@ -60,7 +60,7 @@ struct SeveralServersTests {
         let working = FakeTranscriptionServer(delay: .milliseconds(10))
         try await failing.run { failingURL in
             try await working.run { workingURL in
-                var configuration = OpenAIConfiguration(baseURL: failingURL, retryBackoff: .seconds(5), maxConcurrentRequests: 2)
+                var configuration = OpenAIConfiguration(baseURL: failingURL, retryBackoff: .milliseconds(10), maxConcurrentRequests: 2)
                 configuration.baseURLs = [failingURL, workingURL]
                 configuration.probeInterval = .seconds(60)
                 var logger = Logger(label: "several-servers-test")
@@ -68,15 +68,13 @@ struct SeveralServersTests {
                 let engine = OpenAIRecognizer(configuration: configuration, logger: logger)
                 let service = Task { try await engine.run() }
                 defer { service.cancel() }
-                let clock = ContinuousClock()
-                let started = clock.now
                 for _ in 0..<4 {
                     let segments = try await engine.recognizeRecording(samples, options: RecognitionOptions(sampleRate: SegmentedSessionTests.rate))
                     #expect(segments.contains { $0.text.hasPrefix("voiced") })
                 }
-                // Retried at once on the other, not after the 5 s backoff of a single server.
-                #expect(clock.now - started < .seconds(5))
-                #expect(failing.log.withLock { $0.audioMilliseconds.count } == 1)  // tried once, then left out
+                // The first call failed on the failing server and was retried on the other (not on the same one after
+                // the backoff: then the failing one would have had two); after that it was left out.
+                #expect(failing.log.withLock { $0.audioMilliseconds.count } == 1)
                 #expect(working.log.withLock { $0.audioMilliseconds.count } == 4)
                 let statuses = engine.upstreamStatuses
                 #expect(statuses.map(\.isUp) == [false, true] && statuses.map(\.failed) == [1, 0] && statuses.map(\.succeeded) == [0, 4])

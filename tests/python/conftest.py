@@ -84,6 +84,7 @@ AREAS = {
     "test_nginx.py": ["nginx"],
     "test_whisper_engine.py": ["whisper"],
     "test_whisper_sidecar.py": ["whisper"],
+    "test_whisper_workers.py": ["whisper"],
     "test_miniprogram_client.py": ["node"],
     "test_miniprogram_resume.py": ["node"],
 }
