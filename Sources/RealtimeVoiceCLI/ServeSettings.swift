@@ -168,15 +168,16 @@ struct ServeSettings {
     }
 
     static func tencent(environment: [String: String], selected: Bool) throws -> TencentConfiguration? {
-        let credentials: TencentCredentials
+        let credentials: [TencentCredentials]
         switch TencentCredentials.from(environment: environment) {
         case .success(let found):
             credentials = found
         case .failure(let missing):
-            if selected { throw ValidationError("--engine tencent: \(missing)") }
+            if selected || missing.mismatch != nil { throw ValidationError("--engine tencent: \(missing)") }
             return nil
         }
-        var tencent = TencentConfiguration(credentials: credentials)
+        var tencent = TencentConfiguration(credentials: credentials[0])
+        tencent.credentialSets = credentials
         for (name, keyPath) in [("TENCENT_ASR_WS_URL", \TencentConfiguration.realtimeURL), ("TENCENT_ASR_API_URL", \TencentConfiguration.apiURL)] {
             guard let value = environment[name], !value.isEmpty else { continue }
             guard let url = URL(string: value), url.scheme != nil, url.host != nil else {

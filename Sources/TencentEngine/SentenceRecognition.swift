@@ -35,6 +35,7 @@ struct SentenceRecognition: Sendable {
     }
 
     let configuration: TencentConfiguration
+    let credentials: CredentialRotation
     let limiter: RateLimiter
     let client: HTTPClient
 
@@ -68,7 +69,8 @@ struct SentenceRecognition: Sendable {
         let hostHeader = url.port.map { "\(host):\($0)" } ?? host
         let contentType = "application/json; charset=utf-8"
         let timestamp = Int(Date().timeIntervalSince1970)
-        let signer = TC3Signer(secretID: self.configuration.credentials.secretID, secretKey: self.configuration.credentials.secretKey, service: "asr")
+        let account = self.credentials.next()
+        let signer = TC3Signer(secretID: account.secretID, secretKey: account.secretKey, service: "asr")
         let signed = signer.sign(headers: [("content-type", contentType), ("host", hostHeader)], body: json, timestamp: timestamp)
 
         var request = HTTPClientRequest(url: self.configuration.apiURL)

@@ -2,7 +2,14 @@ import Foundation
 
 /// Settings of the Tencent Cloud ASR engine. `realtime-voice serve` reads them from the environment (see README).
 public struct TencentConfiguration: Sendable {
-    public var credentials: TencentCredentials
+    /// The accounts' API keys and AppIDs. With several (an account has its own concurrency limits), sessions and
+    /// uploads take them in turn (``CredentialRotation``).
+    public var credentialSets: [TencentCredentials]
+    /// The first of ``credentialSets``; setting it makes it the only one.
+    public var credentials: TencentCredentials {
+        get { self.credentialSets[0] }
+        set { self.credentialSets = [newValue] }
+    }
     /// Real-time ASR endpoint without the AppID (`TENCENT_ASR_WS_URL`).
     public var realtimeURL: String
     /// API 3.0 endpoint for SentenceRecognition (`TENCENT_ASR_API_URL`).
@@ -44,7 +51,7 @@ public struct TencentConfiguration: Sendable {
         keepAliveAfter: Duration = .seconds(4),
         responseTimeout: Duration = .seconds(10)
     ) {
-        self.credentials = credentials
+        self.credentialSets = [credentials]
         self.realtimeURL = realtimeURL
         self.apiURL = apiURL
         self.models = models

@@ -13,6 +13,7 @@ public final class TencentRecognizer: SpeechRecognizer {
     public let name = "tencent"
     public let sampleRate = 16_000
     public let configuration: TencentConfiguration
+    let credentials: CredentialRotation
     private let logger: Logger
 
     /// Audio kept for a retry: beyond this much, a failed session is not retried.
@@ -23,8 +24,10 @@ public final class TencentRecognizer: SpeechRecognizer {
     public init(configuration: TencentConfiguration, logger: Logger, httpClient: HTTPClient = .shared) {
         self.configuration = configuration
         self.logger = logger
+        self.credentials = CredentialRotation(configuration.credentialSets)
         self.sentences = SentenceRecognition(
-            configuration: configuration, limiter: RateLimiter(limit: 30, window: .milliseconds(1100)), client: httpClient)
+            configuration: configuration, credentials: self.credentials, limiter: RateLimiter(limit: 30, window: .milliseconds(1100)),
+            client: httpClient)
     }
 
     public var isReady: Bool { true }
@@ -69,8 +72,11 @@ public final class TencentRecognizer: SpeechRecognizer {
         let source = ReplayableAudio(maxReplaySamples: Self.maxReplaySeconds * rate, maxAheadSamples: 5 * rate)
         let pump = Task { await source.pump(audio) }
         defer { pump.cancel() }
+        // This session's account (the next in turn): its retries and reconnections stay on it.
+        var account = self.configuration
+        account.credentials = self.credentials.next()
         let upstream = RealtimeUpstream(
-            configuration: self.configuration, parameters: self.parameters(for: options, sampleRate: rate), sampleRate: rate, logger: self.logger)
+            configuration: account, parameters: self.parameters(for: options, sampleRate: rate), sampleRate: rate, logger: self.logger)
         let started = Atomic<Bool>(false)
         try await withoutActuallyEscaping(onStart) { onStart in
             try await withoutActuallyEscaping(emit) { emit in

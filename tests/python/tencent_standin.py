@@ -359,8 +359,12 @@ class StandIn:
                  appid: str = DEFAULT_APPID, host: str = "127.0.0.1", ws_port: int = 0, http_port: int = 0,
                  idle_timeout: float = 15.0, timestamp_skew: float = 300.0, api_rate_limit: int = 30,
                  max_audio_rate: float = 3.0, burst_audio_s: float = 3.0, vad_threshold: float = 300.0,
-                 partial_ms: int = 400, vad_stride: int = 4, sign_host: str = TENCENT_ASR_HOST):
+                 partial_ms: int = 400, vad_stride: int = 4, sign_host: str = TENCENT_ASR_HOST,
+                 more_accounts: tuple = ()):
+        """`more_accounts`: further (secret_id, secret_key, appid) triples this stand-in knows, as Tencent knows many
+        accounts; each request is checked against the account its SecretId names."""
         self.secret_id, self.secret_key, self.appid = secret_id, secret_key, str(appid)
+        self.accounts = {secret_id: (secret_key, str(appid))} | {i: (k, str(a)) for i, k, a in more_accounts}
         self.host, self.ws_port, self.http_port = host, ws_port, http_port
         self.idle_timeout, self.timestamp_skew = float(idle_timeout), float(timestamp_skew)
         self.api_rate_limit, self.max_audio_rate, self.burst_audio_s = api_rate_limit, max_audio_rate, burst_audio_s
@@ -607,9 +611,10 @@ class StandIn:
                                  f"connection")
         timestamp = _int_param(params, "timestamp")
         expired = _int_param(params, "expired")
-        if params["secretid"] != self.secret_id:
+        if params["secretid"] not in self.accounts:
             raise WsReject(4002, "鉴权失败: secretid not found")
-        if appid != self.appid:
+        secret_key, account_appid = self.accounts[params["secretid"]]
+        if appid != account_appid:
             raise WsReject(4002, f"鉴权失败: appid {appid} does not belong to this secretid")
         now = time.time()
         if abs(now - timestamp) > self.timestamp_skew:
@@ -621,7 +626,7 @@ class StandIn:
             raise WsReject(4001, "参数不合法: expired - timestamp must be less than 90 days")
         if expired < now:
             raise WsReject(4002, "鉴权失败: signature expired (expired is in the past)")
-        expected = ws_signature(self.secret_key, appid, params, self.sign_host)
+        expected = ws_signature(secret_key, appid, params, self.sign_host)
         if not hmac.compare_digest(params["signature"].encode(), expected.encode()):
             raise WsReject(4002, "鉴权失败: signature mismatch (HMAC-SHA1 over "
                                  f"{self.sign_host}/asr/v2/{appid}?<sorted raw params>)")
@@ -1099,7 +1104,7 @@ class StandIn:
             raise ApiError("AuthFailure.SignatureExpire",
                            f"Signature expired. Timestamp {timestamp} is more than {int(self.timestamp_skew)} s from "
                            f"server time {int(time.time())}.")
-        if secret_id != self.secret_id:
+        if secret_id not in self.accounts:
             raise ApiError("AuthFailure.SecretIdNotFound", "The SecretId is not found, please ensure that your "
                                                            "SecretId is correct.")
         names = signed.split(";")
@@ -1117,7 +1122,7 @@ class StandIn:
         if service != "asr":
             raise ApiError("AuthFailure.SignatureFailure", f"credential service is {service!r}, not 'asr'")
         canonical = tc3_canonical_request(method, "/", "", headers, names, body)
-        expected = tc3_signature(self.secret_key, date, service,
+        expected = tc3_signature(self.accounts[secret_id][0], date, service,
                                  tc3_string_to_sign(timestamp, date, service, canonical))
         if not hmac.compare_digest(expected, signature):
             raise ApiError("AuthFailure.SignatureFailure",
@@ -1126,6 +1131,8 @@ class StandIn:
     def _sentence_recognition_checked(self, method: str, headers: dict, body: bytes, record: dict) -> dict:
         if method != "POST":
             raise ApiError("UnsupportedProtocol", "this stand-in accepts POST with a JSON body only")
+        credential = re.search(r"Credential=([^/,\s]+)/", headers.get("authorization", ""))
+        record["secret_id"] = credential.group(1) if credential else None  # which account signed it
         self._verify_tc3(method, headers, body)
         if "x-tc-region" in headers:
             raise ApiError("InvalidParameter", "SentenceRecognition does not take a Region: do not send X-TC-Region")

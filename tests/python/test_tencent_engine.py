@@ -339,3 +339,40 @@ def test_realtime_api_with_model_tencent_gives_an_item_per_sentence(gateway, cle
     assert session["params"]["engine_model_type"] == "16k_zh" and session["handshake_code"] == 0, session
     # The session's keywords are Tencent's hotwords.
     assert session["params"]["hotword_list"] == "腾讯云|10,语音|10", session["params"]
+
+
+def test_several_accounts_are_used_in_turn_each_signed_with_its_own_key(speech):
+    """TENCENTCLOUD_SECRET_ID / _SECRET_KEY / _APPID as comma lists: streams and uploads take the accounts in turn,
+    and the stand-in checks each signature against the account its SecretId names."""
+    second = ("AKIDSECONDACCOUNTEXAMPLE", "second-standin-key-9876543210", "1300000002")
+    standin = StandIn(more_accounts=(second,)).start()
+    env = {
+        "TENCENTCLOUD_SECRET_ID": f"{DEFAULT_SECRET_ID},{second[0]}", "TENCENTCLOUD_SECRET_KEY": f"{DEFAULT_SECRET_KEY}, {second[1]}",
+        "TENCENTCLOUD_APPID": f"{DEFAULT_APPID},{second[2]}",
+        "TENCENT_ASR_WS_URL": f"{standin.ws_url}/asr/v2", "TENCENT_ASR_API_URL": standin.api_url,
+    }
+    server = Server("--token", TOKEN, "--engine", "tencent", env=env)
+    try:
+        pcm = wav_pcm(speech("please turn off the lights in the kitchen"))
+        url = server.url("/api/realtime-voice/stream", token=TOKEN, lang="en-US")
+        for _ in range(2):
+            events, code, _ = asyncio.run(stream(url, pcm, realtime=False))
+            assert code == 1000 and events[-1]["type"] == "completed", events
+        for _ in range(2):
+            status, body = upload(server, speech("please turn off the lights in the kitchen").read_bytes(), lang="en-US")
+            assert status == 200, body
+    finally:
+        server.stop()
+        standin.stop()
+    streams = [r["params"]["secretid"] for r in standin.log if r["kind"] == "ws"]
+    uploads = [r["secret_id"] for r in standin.api_log]
+    assert sorted(streams) == sorted([DEFAULT_SECRET_ID, second[0]]), streams
+    assert sorted(uploads) == sorted([DEFAULT_SECRET_ID, second[0]]), uploads
+    assert all(r["error"] is None for r in standin.api_log), standin.api_log
+
+
+def test_credential_lists_that_do_not_match_stop_serve():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")}
+    env |= {"TENCENTCLOUD_SECRET_ID": "a,b", "TENCENTCLOUD_SECRET_KEY": "x", "TENCENTCLOUD_APPID": "1"}
+    result = subprocess.run([str(BINARY), "serve", "--engine", "tencent"], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "must list as many entries (2 and 1)" in result.stderr, result.stderr
