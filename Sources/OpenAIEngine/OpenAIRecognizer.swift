@@ -75,6 +75,9 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
     /// Like OpenAI's API: a request that names no language lets the model detect it.
     public var defaultLanguage: String { LanguageTag.auto }
 
+    /// `prompt` goes upstream as Whisper's prompt.
+    public var usesPrompt: Bool { true }
+
     /// `engine_unavailable` when the managed upstream is not ready: a session or upload is refused at once.
     func checkAvailable() throws(RecognitionError) {
         guard let upstream = self.upstream, upstream.state != .ready else { return }

@@ -18,6 +18,9 @@ public protocol SpeechRecognizer: Sendable {
     func supports(language: String) -> Bool
     /// The language of a request that names none (default: `en-US`).
     var defaultLanguage: String { get }
+    /// Whether a request's `prompt` (OpenAI's context for Whisper) reaches the model (default: no). Where it does
+    /// not, an OpenAI-shaped request's `prompt` is read as its hotword list.
+    var usesPrompt: Bool { get }
     /// The rate this engine wants a session's PCM at, given the client's rate (default: ``sampleRate``).
     func sampleRate(forInput inputRate: Int) -> Int
     /// The hotwords of a session this engine will not use, each with the reason, known before any audio
@@ -52,6 +55,8 @@ extension SpeechRecognizer {
     public func ignoredHotwords(_ hotwords: [Hotword]) async -> [IgnoredHotword] { [] }
 
     public var defaultLanguage: String { LanguageTag.defaultTag }
+
+    public var usesPrompt: Bool { false }
 }
 
 /// Errors an engine reports to the gateway, each with its code from the catalogue.

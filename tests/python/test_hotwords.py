@@ -129,3 +129,22 @@ def test_serve_refuses_a_bad_hotwords_file_naming_the_entry(tmp_path):
     result = subprocess.run([str(BINARY), "serve", "--engine", "pocketsphinx", "--port", "0", "--hotwords-file", str(listing)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and str(listing) in result.stderr and "broken|0" in result.stderr, result.stderr
+
+
+def test_on_an_engine_without_prompts_an_openai_prompt_is_read_as_the_hotword_list(gateway, zorblax):
+    """OpenAI-shaped requests carry hotwords in `prompt`: PocketSphinx (and Tencent) have no use for a prompt, so a
+    prompt that is a hotword list is taken as one; one that is not (a sentence over the length limit) changes nothing."""
+    import urllib.request
+    from gateway_client import multipart
+
+    def transcribe(prompt: str) -> str:
+        body, content_type = multipart({"model": "whisper-1", "prompt": prompt}, {"file": zorblax.read_bytes()})
+        request = urllib.request.Request(f"http://127.0.0.1:{gateway.port}/v1/audio/transcriptions", data=body,
+                                         headers={"Content-Type": content_type, "Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())["text"]
+
+    assert "zorblax" in transcribe(ZORBLAX).split()
+    assert "zorblax" not in transcribe("This is a long recording of people meeting friends at the station.").split()
+    status, answer = upload(gateway, zorblax, prompt=ZORBLAX)  # the recognize endpoint's form too
+    assert status == 200 and "zorblax" in text_of(answer).split(), answer

@@ -51,6 +51,16 @@ public struct EngineRegistry: Sendable {
         try self.hotwords(session: Hotword.parseList(raw ?? "", limits: self.hotwordLimits))
     }
 
+    /// An OpenAI-shaped request's hotwords: its `hotwords` field; else, for an engine that has no use for a prompt
+    /// (tencent, pocketsphinx), its `prompt` read as a hotword list when it is one (a prompt that is not, such as a
+    /// sentence over the length limit, stays unused, as before).
+    func hotwords(_ raw: String?, prompt: String?, engine: any SpeechRecognizer) throws(GatewayError) -> [Hotword] {
+        if raw == nil, !engine.usesPrompt, let prompt, let list = try? Hotword.parseList(prompt, limits: self.hotwordLimits), !list.isEmpty {
+            return try self.hotwords(session: list)
+        }
+        return try self.hotwords(raw)
+    }
+
     /// Hotwords a request already parsed (`/v1/realtime`'s `keywords`) merged with the server's list.
     func hotwords(session: @autoclosure () throws(HotwordError) -> [Hotword]) throws(GatewayError) -> [Hotword] {
         do {

@@ -151,9 +151,13 @@ struct RealtimeSession: Sendable {
         }
     }
 
-    /// The settings' keywords (weight ``Hotword/defaultWeight``) merged with the server's hotwords.
+    /// The settings' keywords (weight ``Hotword/defaultWeight``) merged with the server's hotwords; without keywords,
+    /// on an engine that has no use for a prompt, the prompt read as a hotword list when it is one.
     func hotwords(_ settings: RealtimeSettings) throws(RealtimeEventError) -> [Hotword] {
         do {
+            if settings.keywords.isEmpty, !settings.prompt.isEmpty, let (engine, _) = try? self.resolve(settings) {
+                return try self.engines.hotwords(nil, prompt: settings.prompt, engine: engine)
+            }
             return try self.engines.hotwords(session: settings.keywords.map { Hotword(phrase: $0) })
         } catch {
             let param = settings.shape == .ga ? "session.audio.input.transcription.keywords" : "session.input_audio_transcription.keywords"

@@ -48,7 +48,7 @@ final class UploadRecognizer: Sendable {
         _ upload: UploadedAudio, endpoint: String, engineName: String?, language: String?, sampleRate: String?
     ) async throws(GatewayError) -> Result {
         let (engine, language) = try self.engines.resolve(engine: engineName, language: language)
-        let hotwords = try self.engines.hotwords(upload.fields["hotwords"])
+        let hotwords = try self.engines.hotwords(upload.fields["hotwords"], prompt: upload.fields["prompt"], engine: engine)
         guard self.inFlight.add(1, ordering: .relaxed).newValue <= self.limits.maxConcurrent else {
             self.inFlight.subtract(1, ordering: .relaxed)
             self.metrics.sessionStarted(endpoint: endpoint, engine: engine.name)
