@@ -31,6 +31,10 @@ def workers(server: Server) -> list[int]:
 def test_two_workers_share_the_load_and_one_killed_mid_stream_costs_nothing(speech):
     server = Server("--token", TOKEN, "--whisper-workers", "2", "--whisper-model", "tiny.en", engine=None)
     try:
+        # The engine is ready with one worker ready; the other may still be loading its model.
+        deadline = time.monotonic() + 60
+        while [u["state"] for u in upstreams(server)] != ["up", "up"] and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert [u["state"] for u in upstreams(server)] == ["up", "up"] and len({u["url"] for u in upstreams(server)}) == 2
         assert len(workers(server)) == 2
         files = [speech(s) for s in SENTENCES]
