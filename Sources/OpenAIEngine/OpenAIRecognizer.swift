@@ -106,16 +106,12 @@ public final class OpenAIRecognizer: SpeechRecognizer, RecordingRecognizer, Capa
     /// Serves until graceful shutdown (probing the servers meanwhile when there are several), then closes the
     /// connection pool.
     public func run() async throws {
-        if self.client.pool.count > 1 {
-            let probe = UpstreamProbe(
-                pool: self.client.pool, http: self.http, configuration: self.configuration, managed: self.upstream, logger: self.logger)
-            await withDiscardingTaskGroup { group in
-                group.addTask { await probe.run() }
-                try? await gracefulShutdown()
-                group.cancelAll()
-            }
-        } else {
+        let probe = UpstreamProbe(
+            pool: self.client.pool, http: self.http, configuration: self.configuration, managed: self.upstream, logger: self.logger)
+        await withDiscardingTaskGroup { group in
+            if self.client.pool.count > 1 { group.addTask { await probe.run() } }
             try? await gracefulShutdown()
+            group.cancelAll()
         }
         _ = await self.requests.close()
         try? await self.http.shutdown()

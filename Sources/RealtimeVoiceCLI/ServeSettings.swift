@@ -31,9 +31,8 @@ struct ServeSettings {
             configuration.instanceID = instance
         }
 
-        let envTokens = (environment["REALTIME_VOICE_TOKENS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         configuration.auth = AuthConfiguration(
-            tokens: (command.tokens + envTokens).filter { !$0.isEmpty },
+            tokens: command.tokens.filter { !$0.isEmpty } + lookup.list("REALTIME_VOICE_TOKENS"),
             jwtSecret: environment["REALTIME_VOICE_JWT_SECRET"].flatMap { $0.isEmpty ? nil : $0 },
             disabled: command.noAuth || ["1", "true", "yes"].contains(environment["REALTIME_VOICE_NO_AUTH"]?.lowercased() ?? "")
         )
@@ -250,12 +249,7 @@ struct ServeSettings {
 
     /// The `openai` engine: on when a base URL or an API key is given (flag or environment).
     static func openAI(command: ServeCommand, lookup: SettingLookup, streaming: OpenAIConfiguration) throws -> OpenAIConfiguration? {
-        let baseURLs =
-            command.openaiBaseUrl.isEmpty
-            ? (lookup.environment["OPENAI_BASE_URL"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
-                !$0.isEmpty
-            }
-            : command.openaiBaseUrl
+        let baseURLs = command.openaiBaseUrl.isEmpty ? lookup.list("OPENAI_BASE_URL") : command.openaiBaseUrl
         let apiKey = try lookup.value(command.openaiApiKey, "OPENAI_API_KEY", { $0 })
         guard !baseURLs.isEmpty || apiKey != nil else { return nil }
         var openAI = streaming
@@ -294,6 +288,11 @@ struct SettingLookup {
         guard let raw = self.environment[name], !raw.isEmpty else { return nil }
         guard let parsed = parse(raw) else { throw ValidationError("\(name)='\(raw)' is not a valid value.") }
         return parsed
+    }
+
+    /// A variable holding a comma list: its entries, trimmed, empty ones left out ([] when it is not set).
+    func list(_ name: String) -> [String] {
+        (self.environment[name] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     /// A positive number of seconds, flag or variable, else `fallback`.

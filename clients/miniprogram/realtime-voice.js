@@ -72,7 +72,6 @@ export function createRecognizer(options) {
       const task = wx.connectSocket({ url: extraQuery ? `${url}&${extraQuery}` : url, header: { token: options.token }, timeout: 10000 })
       let closed = false
       const close = (code) => { if (!closed) { closed = true; handlers.close(code) } }
-      task.onOpen(() => handlers.open())
       task.onMessage((res) => handlers.message(typeof res.data === 'string' ? res.data : new TextDecoder().decode(res.data)))
       task.onError(() => close(1006))
       task.onClose((res) => close(res && res.code))

@@ -20,7 +20,7 @@ export const RESUME_DEFAULTS = Object.freeze({ maxBufferMs: 30000, resumeWindowM
 
 // options:
 //   connect(extraQuery, handlers) -> { send(data), close(code) }: opens the stream URL plus `extraQuery` ('' or
-//     'resume_token=…&last_seq=…'); handlers.open(), handlers.message(text), handlers.close(code)
+//     'resume_token=…&last_seq=…'); handlers.message(text), handlers.close(code)
 //   sampleRate: of the PCM pushed (16-bit mono)
 //   onMessage(message): every server message except repeated results and `resumed`
 //   onReconnecting({ attempt, afterMs, reason }), onResumed(message)
@@ -32,7 +32,6 @@ export function createResumableStream(options) {
   const maxBufferBytes = Math.ceil(settings.maxBufferMs * bytesPerMs)
   let chunks = []            // { offset, bytes }: the audio kept, oldest first
   let total = 0              // bytes pushed so far
-  let sentTo = 0             // bytes sent on the current connection
   let phase = 'connecting'   // connecting | live | offline | ended
   let socket = null
   let resumeToken = null
@@ -50,7 +49,6 @@ export function createResumableStream(options) {
   function open(extraQuery) {
     let current = null
     const handlers = {
-      open: () => {},
       message: (text) => { if (socket === current) receive(JSON.parse(text)) },
       close: (code) => { if (socket === current) closed(code) },
     }
@@ -64,7 +62,6 @@ export function createResumableStream(options) {
       if (end <= offset) continue
       socket.send(chunk.offset >= offset ? chunk.bytes : chunk.bytes.subarray(offset - chunk.offset))
     }
-    sentTo = total
     if (endRequested) socket.send('{"type":"end"}')
   }
 
@@ -174,7 +171,7 @@ export function createResumableStream(options) {
       chunks.push({ offset: total, bytes })
       total += bytes.length
       while (chunks.length > 1 && chunks[1].offset <= total - maxBufferBytes) chunks.shift()
-      if (phase === 'live') { socket.send(bytes); sentTo = total }
+      if (phase === 'live') socket.send(bytes)
     },
     // No more audio: `end` goes out now, or once the server is ready or the session resumed.
     end() {
@@ -191,7 +188,5 @@ export function createResumableStream(options) {
     },
     // Sends a text message (ping) when connected.
     sendText(text) { if (phase === 'live') socket.send(text) },
-    get phase() { return phase },
-    get isReady() { return phase === 'live' || phase === 'offline' },
   }
 }

@@ -4,6 +4,7 @@ import array
 import asyncio
 import contextlib
 import json
+import re
 import urllib.error
 import urllib.request
 import uuid
@@ -11,6 +12,17 @@ import uuid
 import websockets
 
 from conftest import TOKEN, Server
+
+
+def metric(server: Server, name: str, **labels: str) -> float:
+    """The sum of `/metrics`' samples of `name` whose labels include `labels` (all of them without)."""
+    request = urllib.request.Request(f"http://127.0.0.1:{server.port}/metrics", headers={"token": TOKEN})
+    text = urllib.request.urlopen(request, timeout=5).read().decode()
+    total = 0.0
+    for found, value in re.findall(rf"^{name}(?:{{([^}}]*)}})? (\S+)$", text, re.M):
+        if labels.items() <= dict(re.findall(r'(\w+)="([^"]*)"', found)).items():
+            total += float(value)
+    return total
 
 
 def multipart(fields: dict, files: dict) -> tuple[bytes, str]:

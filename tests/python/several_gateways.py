@@ -8,6 +8,12 @@ from conftest import ROOT, TOKEN, Server, free_port, wait_until_healthy
 DEPLOY = ROOT / "deploy"
 
 
+def snippets(tmp: Path) -> None:
+    """The shipped snippets where nginx looks for `include snippets/…` (relative to the directory of nginx.conf)."""
+    if not (tmp / "snippets").exists():
+        (tmp / "snippets").symlink_to(DEPLOY / "nginx")
+
+
 class TwoGateways:
     """deploy/nginx-several-gateways.conf in a real nginx on loopback (plain HTTP: its TLS server's ssl lines left
     out), in front of two gateways named gateway-a and gateway-b, as that file and resume-routing.conf expect."""
@@ -17,8 +23,7 @@ class TwoGateways:
         self.gateways = {name: Server("--token", TOKEN, *(args or ("--decoders", "2")), env={"REALTIME_VOICE_INSTANCE_ID": name})
                          for name in ("gateway-a", "gateway-b")}
         self.port = free_port()
-        if not (tmp / "snippets").exists():
-            (tmp / "snippets").symlink_to(DEPLOY / "nginx")
+        snippets(tmp)
         site = (DEPLOY / "nginx-several-gateways.conf").read_text()
         site = site.replace("/etc/nginx/snippets/", f"{DEPLOY}/nginx/")
         site = site.replace("10.0.0.11:8080", f"127.0.0.1:{self.gateways['gateway-a'].port}")

@@ -10,13 +10,13 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, TOKEN, Server, direct_decode, wav_pcm
 from fault_proxies import FaultProxy
+from gateway_client import metric
 from several_gateways import TwoGateways
 from mandarin_speech import SENTENCES, cer, mandarin_clip
 from wer import wer
@@ -130,12 +130,10 @@ def test_the_module_resumes_a_mandarin_stream_on_the_whisper_engine(tmp_path):
 
 
 def active_streams(server: Server) -> float:
-    request = urllib.request.Request(f"http://127.0.0.1:{server.port}/metrics", headers={"token": TOKEN})
     try:
-        text = urllib.request.urlopen(request, timeout=2).read().decode()
+        return metric(server, "realtime_voice_active_sessions", endpoint="stream")
     except OSError:
         return 0
-    return sum(float(v) for v in re.findall(r'^realtime_voice_active_sessions\{[^}]*endpoint="stream"[^}]*\} (\S+)$', text, re.M))
 
 
 @pytest.mark.slow

@@ -11,16 +11,11 @@ import pytest
 from conftest import BINARY, ROOT, TOKEN, Server, direct_decode, free_port, wait_until_healthy, wav_pcm
 from fault_proxies import make_certificates
 from gateway_client import check_results, cut_session
+from several_gateways import snippets
 from test_stream_protocol import finals_text, stream_file
 
 DEPLOY = ROOT / "deploy"
 NGINX = "/usr/sbin/nginx"
-
-
-def snippets(tmp: Path) -> None:
-    """The shipped snippets where nginx looks for `include snippets/…` (relative to the directory of nginx.conf)."""
-    if not (tmp / "snippets").exists():
-        (tmp / "snippets").symlink_to(DEPLOY / "nginx")
 
 
 def production_config(tmp: Path, certificate: str, key: str, site_file: str = "nginx.conf") -> Path:

@@ -3,7 +3,6 @@ spread over both; a sidecar killed in the middle of a stream costs the client no
 retried on the other); the dead one shows as down in /health and /metrics and comes back once it answers again."""
 import asyncio
 import json
-import re
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import TOKEN, Server, WhisperSidecar, wav_pcm
-from gateway_client import stream, stream_url, upload
+from gateway_client import metric, stream, stream_url, upload
 from wer import wer
 
 SENTENCES = ["please turn off the lights in the kitchen", "what time does the train leave tomorrow",
@@ -21,20 +20,6 @@ SENTENCES = ["please turn off the lights in the kitchen", "what time does the tr
 def health(server: Server) -> dict:
     with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/health", timeout=5) as response:
         return json.loads(response.read())
-
-
-def upstream_metrics(server: Server) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{server.port}/metrics", headers={"token": TOKEN})
-    text = urllib.request.urlopen(request, timeout=5).read().decode()
-    found = {}
-    for name, labels, value in re.findall(r'^(realtime_voice_upstream_\w+)\{([^}]*)\} (\S+)$', text, re.M):
-        found[(name, tuple(sorted(re.findall(r'(\w+)="([^"]*)"', labels))))] = float(value)
-    return found
-
-
-def requests_of(metrics: dict, base_url: str, outcome: str) -> float:
-    return sum(v for (name, labels), v in metrics.items()
-               if name == "realtime_voice_upstream_requests" and ("upstream", base_url) in labels and ("outcome", outcome) in labels)
 
 
 def states(server: Server) -> dict:
@@ -59,8 +44,7 @@ def test_requests_spread_over_both_servers_and_a_killed_one_costs_a_stream_nothi
     with ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(lambda path: upload(gateway, path, lang="en-US"), files + files[:1]))
     assert all(status == 200 for status, _ in answers), answers
-    metrics = upstream_metrics(gateway)
-    assert all(requests_of(metrics, s.base_url, "succeeded") >= 1 for s in sidecars), metrics
+    assert all(metric(gateway, "realtime_voice_upstream_requests", upstream=s.base_url, outcome="succeeded") >= 1 for s in sidecars)
     assert states(gateway) == {s.base_url: "up" for s in sidecars}
 
     # A stream of three sentences; the first sidecar is killed during the second.
@@ -81,14 +65,13 @@ def test_requests_spread_over_both_servers_and_a_killed_one_costs_a_stream_nothi
     while states(gateway)[sidecars[0].base_url] != "down" and time.monotonic() < deadline:
         time.sleep(0.2)
     assert states(gateway) == {sidecars[0].base_url: "down", sidecars[1].base_url: "up"}
-    metrics = upstream_metrics(gateway)
-    assert metrics[("realtime_voice_upstream_up", (("engine", "openai"), ("upstream", sidecars[0].base_url)))] == 0
+    assert metric(gateway, "realtime_voice_upstream_up", engine="openai", upstream=sidecars[0].base_url) == 0
 
     # While it is down every request goes to the other, without an error.
-    before = requests_of(upstream_metrics(gateway), sidecars[1].base_url, "succeeded")
+    before = metric(gateway, "realtime_voice_upstream_requests", upstream=sidecars[1].base_url, outcome="succeeded")
     status, body = upload(gateway, files[2], lang="en-US")
     assert status == 200 and wer(SENTENCES[2], body["data"]["text"]) <= 0.2, body
-    assert requests_of(upstream_metrics(gateway), sidecars[1].base_url, "succeeded") == before + 1
+    assert metric(gateway, "realtime_voice_upstream_requests", upstream=sidecars[1].base_url, outcome="succeeded") == before + 1
 
     # Back on the same port: the probe brings it back into the pool.
     sidecars[0].stop()

@@ -4,18 +4,16 @@ missed, and sends its audio on from `received_ms`. Real flite speech on PocketSp
 the client's TCP connection, as a phone that loses its network does."""
 import asyncio
 import json
-import re
 import secrets
 import signal
 import time
-import urllib.request
 
 import pytest
 import websockets
 
 from conftest import TOKEN, Server, wav_pcm
 from fault_proxies import FaultProxy
-from gateway_client import check_results, cut_session, stream, stream_url
+from gateway_client import check_results, cut_session, metric, stream, stream_url
 from wer import wer
 
 BYTES_PER_MS = 32
@@ -39,13 +37,6 @@ def gateway():
 
 def finals_text(events) -> str:
     return " ".join(e["text"] for e in sorted((e for e in events if e["type"] == "final"), key=lambda e: e["segment"]) if e["text"])
-
-
-def metric(server: Server, name: str) -> float:
-    request = urllib.request.Request(f"http://127.0.0.1:{server.port}/metrics", headers={"token": TOKEN})
-    text = urllib.request.urlopen(request, timeout=5).read().decode()
-    values = [float(m[1]) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M)]
-    return sum(values)
 
 
 def test_ready_carries_a_resume_token_and_the_instance_and_results_are_numbered(gateway, paragraph):

@@ -1,11 +1,9 @@
 """The web page at `/`, in a real browser: Debian's headless Chromium, driven by selenium, with a fake microphone
 that plays a flite recording. The page must capture it, stream it and show the transcript."""
 import os
-import re
 import shutil
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import ROOT, TOKEN, Server
 from fault_proxies import FaultProxy
+from gateway_client import metric
 from mandarin_speech import SENTENCES, cer, mandarin_clip
 
 SENTENCE = "please turn off the lights in the kitchen"
@@ -165,9 +164,7 @@ def test_a_browser_client_of_the_realtime_api_authenticates_with_a_subprotocol(b
 
 
 def resumes(server: Server) -> float:
-    request = urllib.request.Request(f"http://127.0.0.1:{server.port}/metrics", headers={"token": TOKEN})
-    text = urllib.request.urlopen(request, timeout=5).read().decode()
-    return sum(float(m[1]) for m in re.finditer(r'^realtime_voice_resumes_total\{outcome="resumed"\} (\S+)$', text, re.M))
+    return metric(server, "realtime_voice_resumes_total", outcome="resumed")
 
 
 @pytest.mark.slow

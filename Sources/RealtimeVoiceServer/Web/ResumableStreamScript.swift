@@ -25,7 +25,7 @@ enum ResumableStreamScript {
 
         // options:
         //   connect(extraQuery, handlers) -> { send(data), close(code) }: opens the stream URL plus `extraQuery` ('' or
-        //     'resume_token=…&last_seq=…'); handlers.open(), handlers.message(text), handlers.close(code)
+        //     'resume_token=…&last_seq=…'); handlers.message(text), handlers.close(code)
         //   sampleRate: of the PCM pushed (16-bit mono)
         //   onMessage(message): every server message except repeated results and `resumed`
         //   onReconnecting({ attempt, afterMs, reason }), onResumed(message)
@@ -37,7 +37,6 @@ enum ResumableStreamScript {
           const maxBufferBytes = Math.ceil(settings.maxBufferMs * bytesPerMs)
           let chunks = []            // { offset, bytes }: the audio kept, oldest first
           let total = 0              // bytes pushed so far
-          let sentTo = 0             // bytes sent on the current connection
           let phase = 'connecting'   // connecting | live | offline | ended
           let socket = null
           let resumeToken = null
@@ -55,7 +54,6 @@ enum ResumableStreamScript {
           function open(extraQuery) {
             let current = null
             const handlers = {
-              open: () => {},
               message: (text) => { if (socket === current) receive(JSON.parse(text)) },
               close: (code) => { if (socket === current) closed(code) },
             }
@@ -69,7 +67,6 @@ enum ResumableStreamScript {
               if (end <= offset) continue
               socket.send(chunk.offset >= offset ? chunk.bytes : chunk.bytes.subarray(offset - chunk.offset))
             }
-            sentTo = total
             if (endRequested) socket.send('{"type":"end"}')
           }
 
@@ -179,7 +176,7 @@ enum ResumableStreamScript {
               chunks.push({ offset: total, bytes })
               total += bytes.length
               while (chunks.length > 1 && chunks[1].offset <= total - maxBufferBytes) chunks.shift()
-              if (phase === 'live') { socket.send(bytes); sentTo = total }
+              if (phase === 'live') socket.send(bytes)
             },
             // No more audio: `end` goes out now, or once the server is ready or the session resumed.
             end() {
@@ -196,8 +193,6 @@ enum ResumableStreamScript {
             },
             // Sends a text message (ping) when connected.
             sendText(text) { if (phase === 'live') socket.send(text) },
-            get phase() { return phase },
-            get isReady() { return phase === 'live' || phase === 'offline' },
           }
         }
         """#

@@ -184,7 +184,6 @@ enum WebPage {
           const url = `${scheme}://${location.host}/api/realtime-voice/stream?sample_rate=16000&${languageQuery()}&token=${encodeURIComponent(token)}`;
           const downsampler = new Downsampler(context.sampleRate, 16000);
           let pending = new Int16Array(0);
-          let ready = false;
           // The socket drops (a network change, a proxy recycling connections): the stream reconnects and resumes
           // (resumable-stream.js, shared with the mini-program module), holding the microphone's audio meanwhile.
           const resumable = createResumableStream({
@@ -192,14 +191,12 @@ enum WebPage {
             connect: (extraQuery, handlers) => {
               const socket = new WebSocket(extraQuery ? `${url}&${extraQuery}` : url);
               socket.binaryType = "arraybuffer";
-              socket.onopen = () => handlers.open();
               socket.onmessage = (event) => handlers.message(event.data);
               socket.onclose = (event) => handlers.close(event.code);
               return { send: (data) => socket.send(data), close: (code) => socket.close(code) };
             },
             onMessage: (message) => {
               if (message.type === "ready") {
-                ready = true;
                 setStatus(session && session.ended ? "Finishing…" : "Listening — speak now.");
               }
               else if (message.type === "partial") { $("partial").textContent = message.text; }
@@ -241,7 +238,7 @@ enum WebPage {
             push(new Int16Array(0), true);
             resumable.end();
           }
-          session = { stream, context, resumable, ended: false, tap, source, end, isReady: () => ready };
+          session = { stream, context, resumable, ended: false, tap, source, end };
           $("talk").classList.add("live"); $("talk").textContent = "Listening… release (or click) to stop";
           setStatus("Connecting…");
           tap.port.onmessage = (event) => push(downsampler.push(event.data), false);
